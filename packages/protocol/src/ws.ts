@@ -1,0 +1,105 @@
+/**
+ * WebSocket frames on GET /v1/ws: JSON text frames, each an object with a `t` tag. The first
+ * client frame must be `hello`; requests carry a client-chosen `rid` that the answer echoes.
+ *
+ * Delivery contract: a `send` is answered `ok` only after the message and its mailbox entries are
+ * durable. The server pushes mailbox items in `deliver` frames, in mailbox order (which keeps the
+ * order of every conversation), at least once; an item leaves the mailbox when the device sends
+ * `ack` with its id. Clients drop duplicates by `msgId`.
+ */
+import { z } from 'zod';
+import { b64 } from './bytes.ts';
+import { errorCodes, type ErrorCode } from './errors.ts';
+import { DeviceId, GroupId, MessageId, Millis, SessionId, UserId } from './ids.ts';
+import { Limits } from './limits.ts';
+
+const Rid = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const Body = b64(1, Limits.maxMessageBytes);
+const Epoch = z.number().int().nonnegative();
+
+export const MemberRef = z.object({ userId: UserId, deviceId: DeviceId });
+export type MemberRef = z.infer<typeof MemberRef>;
+
+/** Kinds of MLS traffic the delivery service orders. Bodies are opaque MLSMessage bytes. */
+export const MessageKind = z.enum(['application', 'commit', 'proposal']);
+export type MessageKind = z.infer<typeof MessageKind>;
+
+export const OutgoingMessage = z.object({
+  /** Stable across retries: the server answers a repeated msgId from the same device with the first result. */
+  msgId: MessageId,
+  groupId: GroupId,
+  kind: MessageKind,
+  /** The epoch the message was made in. A commit must match the group's current epoch exactly. */
+  epoch: Epoch,
+  body: Body,
+  /** Commits only: the devices the commit adds (they get `welcome`, not the commit) and removes. */
+  adds: z.array(MemberRef).max(Limits.maxGroupMembers).optional(),
+  removes: z.array(DeviceId).max(Limits.maxGroupMembers).optional(),
+  welcome: Body.optional(),
+});
+export type OutgoingMessage = z.input<typeof OutgoingMessage>;
+
+export const ClientFrame = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('hello'), v: z.number().int(), token: z.string().min(16).max(128) }),
+  z.object({ t: z.literal('send'), rid: Rid, msg: OutgoingMessage }),
+  z.object({ t: z.literal('ack'), ids: z.array(z.number().int().nonnegative()).min(1).max(Limits.maxInFlight * 4) }),
+  z.object({ t: z.literal('ping'), rid: Rid }),
+]);
+export type ClientFrame = z.input<typeof ClientFrame>;
+
+export const MailboxItem = z.object({
+  /** Mailbox entry id: acknowledge this. Increases within a device's mailbox. */
+  id: z.number().int().nonnegative(),
+  msgId: MessageId,
+  groupId: GroupId,
+  /** Position in the group's handshake+application order, assigned by the server. */
+  seq: z.number().int().nonnegative(),
+  kind: z.enum(['application', 'commit', 'proposal', 'welcome']),
+  epoch: Epoch,
+  body: z.string(),
+  sender: MemberRef,
+  sentAt: Millis,
+});
+export type MailboxItem = z.infer<typeof MailboxItem>;
+
+export const ServerEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('keypackages-low'), remaining: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('device-added'), userId: UserId, deviceId: DeviceId }),
+  z.object({ type: z.literal('device-revoked'), userId: UserId, deviceId: DeviceId }),
+]);
+export type ServerEvent = z.infer<typeof ServerEvent>;
+
+export const ServerFrame = z.discriminatedUnion('t', [
+  z.object({
+    t: z.literal('ready'),
+    v: z.number().int(),
+    userId: UserId,
+    deviceId: DeviceId,
+    sessionId: SessionId,
+    serverTime: Millis,
+  }),
+  z.object({ t: z.literal('ok'), rid: Rid, msgId: MessageId, seq: z.number().int().nonnegative(), epoch: Epoch }),
+  z.object({
+    t: z.literal('error'),
+    rid: Rid.optional(),
+    code: z.enum(errorCodes as [ErrorCode, ...ErrorCode[]]),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
+  z.object({ t: z.literal('deliver'), items: z.array(MailboxItem) }),
+  z.object({ t: z.literal('event'), event: ServerEvent }),
+  z.object({ t: z.literal('pong'), rid: Rid }),
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+
+/** WebSocket close codes the server uses (4000-4999 is the application range). */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  ProtocolError: 4400,
+  Unauthorized: 4401,
+  SessionRevoked: 4403,
+  HelloTimeout: 4408,
+  TooSlow: 4429,
+  ServerShutdown: 4503,
+} as const;
