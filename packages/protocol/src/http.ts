@@ -60,7 +60,11 @@ export const ChallengeResponse = z.object({ challenge: b64Exact(32), expiresAt: 
 export type ChallengeResponse = z.infer<typeof ChallengeResponse>;
 
 // POST /v1/auth/login
-export const LoginRequest = z.object({ deviceId: DeviceId, challenge: b64Exact(32), signature: Ed25519Signature });
+export const LoginRequest = z.object({
+  deviceId: DeviceId,
+  challenge: b64Exact(32),
+  signature: Ed25519Signature,
+});
 export type LoginRequest = z.input<typeof LoginRequest>;
 export const LoginResponse = z.object({
   token: z.string().min(16).max(128),
@@ -101,7 +105,12 @@ export const CreateLinkRequest = z.object({ sealed: b64(1, 256 * 1024) });
 export const CreateLinkResponse = z.object({ linkId: LinkId, expiresAt: Millis });
 export type CreateLinkResponse = z.infer<typeof CreateLinkResponse>;
 // GET /v1/links/:linkId (no auth)
-export const LinkResponse = z.object({ linkId: LinkId, userId: UserId, sealed: z.string(), expiresAt: Millis });
+export const LinkResponse = z.object({
+  linkId: LinkId,
+  userId: UserId,
+  sealed: z.string(),
+  expiresAt: Millis,
+});
 export type LinkResponse = z.infer<typeof LinkResponse>;
 // POST /v1/devices (no auth): add a device to an account with a link id; the cert must verify
 // under the account's identity key, which only the account's devices hold.
@@ -132,7 +141,11 @@ export type KeyPackageCount = z.infer<typeof KeyPackageCount>;
 // POST /v1/keypackages/claim: one key package for every active device of the user, except the
 // caller's own device. One-time packages are consumed; the last-resort one is reused.
 export const ClaimKeyPackagesRequest = z.object({ userId: UserId });
-export const ClaimedKeyPackage = z.object({ deviceId: DeviceId, keyPackage: z.string(), lastResort: z.boolean() });
+export const ClaimedKeyPackage = z.object({
+  deviceId: DeviceId,
+  keyPackage: z.string(),
+  lastResort: z.boolean(),
+});
 export const ClaimKeyPackagesResponse = z.object({ userId: UserId, keyPackages: z.array(ClaimedKeyPackage) });
 export type ClaimKeyPackagesResponse = z.infer<typeof ClaimKeyPackagesResponse>;
 
@@ -141,12 +154,19 @@ export const CreateGroupRequest = z.object({ groupId: GroupId });
 export const GroupMember = z.object({ userId: UserId, deviceId: DeviceId });
 export type GroupMember = z.infer<typeof GroupMember>;
 // GET /v1/groups/:groupId (members only)
-export const GroupResponse = z.object({ groupId: GroupId, epoch: z.number().int().nonnegative(), members: z.array(GroupMember) });
+export const GroupResponse = z.object({
+  groupId: GroupId,
+  epoch: z.number().int().nonnegative(),
+  members: z.array(GroupMember),
+});
 export type GroupResponse = z.infer<typeof GroupResponse>;
 
 // POST /v1/attachments (body: application/octet-stream, Content-Length required) ;
 // GET /v1/attachments/:attachmentId streams the ciphertext back.
-export const AttachmentResponse = z.object({ attachmentId: AttachmentId, size: z.number().int().nonnegative() });
+export const AttachmentResponse = z.object({
+  attachmentId: AttachmentId,
+  size: z.number().int().nonnegative(),
+});
 export type AttachmentResponse = z.infer<typeof AttachmentResponse>;
 
 // POST /v1/invites (auth): a single-use invite code, for servers with invite-only registration.

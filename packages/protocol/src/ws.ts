@@ -42,7 +42,13 @@ export type OutgoingMessage = z.input<typeof OutgoingMessage>;
 export const ClientFrame = z.discriminatedUnion('t', [
   z.object({ t: z.literal('hello'), v: z.number().int(), token: z.string().min(16).max(128) }),
   z.object({ t: z.literal('send'), rid: Rid, msg: OutgoingMessage }),
-  z.object({ t: z.literal('ack'), ids: z.array(z.number().int().nonnegative()).min(1).max(Limits.maxInFlight * 4) }),
+  z.object({
+    t: z.literal('ack'),
+    ids: z
+      .array(z.number().int().nonnegative())
+      .min(1)
+      .max(Limits.maxInFlight * 4),
+  }),
   z.object({ t: z.literal('ping'), rid: Rid }),
 ]);
 export type ClientFrame = z.input<typeof ClientFrame>;
@@ -78,7 +84,13 @@ export const ServerFrame = z.discriminatedUnion('t', [
     sessionId: SessionId,
     serverTime: Millis,
   }),
-  z.object({ t: z.literal('ok'), rid: Rid, msgId: MessageId, seq: z.number().int().nonnegative(), epoch: Epoch }),
+  z.object({
+    t: z.literal('ok'),
+    rid: Rid,
+    msgId: MessageId,
+    seq: z.number().int().nonnegative(),
+    epoch: Epoch,
+  }),
   z.object({
     t: z.literal('error'),
     rid: Rid.optional(),
@@ -89,6 +101,11 @@ export const ServerFrame = z.discriminatedUnion('t', [
   z.object({ t: z.literal('deliver'), items: z.array(MailboxItem) }),
   z.object({ t: z.literal('event'), event: ServerEvent }),
   z.object({ t: z.literal('pong'), rid: Rid }),
+  /**
+   * The server has pushed every mailbox item that was waiting: sent once the backlog is out after
+   * `ready`, and again each time the push loop runs dry. Lets a client know it is caught up.
+   */
+  z.object({ t: z.literal('synced') }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 
