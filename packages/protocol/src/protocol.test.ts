@@ -2,21 +2,21 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  b64,
   ClientFrame,
+  deviceCertTbs,
   ErrorCode,
   errorCodes,
   fromB64,
   httpStatusOf,
+  loginTbs,
+  ProtocolError,
   parseJson,
   parseUnknown,
-  ProtocolError,
   RegisterRequest,
   ServerFrame,
   toB64,
   Username,
-  b64,
-  deviceCertTbs,
-  loginTbs,
 } from './index.ts';
 
 describe('usernames', () => {

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { b64 } from './bytes.ts';
-import { errorCodes, type ErrorCode } from './errors.ts';
+import { type ErrorCode, errorCodes } from './errors.ts';
 import { DeviceId, GroupId, MessageId, Millis, SessionId, UserId } from './ids.ts';
 import { Limits } from './limits.ts';
 

@@ -1,0 +1,208 @@
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ErrorCode, Limits } from '@kolokol/protocol';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { pino } from 'pino';
+import { WebSocketServer } from 'ws';
+import { LocalBus } from './bus.ts';
+import { defaultConfig, defaultRateLimits, defaultTuning, type ServerConfig } from './config.ts';
+import type { Context, ResolvedConfig } from './context.ts';
+import { ServerError } from './errors.ts';
+import { toWire } from './http/errors.ts';
+import { registerRoutes } from './http/routes.ts';
+import { createMetrics } from './metrics.ts';
+import { RateLimiter } from './ratelimit.ts';
+import { Store, type StoreOptions } from './storage/store.ts';
+import { Connection } from './ws/connection.ts';
+
+export interface RunningServer {
+  /** http://127.0.0.1:PORT (the loopback address when bound to all interfaces). */
+  url: string;
+  port: number;
+  /** Graceful: see README "Shutdown". Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export const SERVER_VERSION = '0.1.0';
+/** JSON bodies; key package uploads have their own larger limit, attachments stream. */
+const JSON_BODY_LIMIT = 512 * 1024;
+
+export function resolveConfig(config: Partial<ServerConfig> & { dataDir: string }): ResolvedConfig {
+  return {
+    ...defaultConfig,
+    // Programmatic servers are mostly tests: a random port unless told otherwise.
+    port: 0,
+    ...config,
+    retention: { ...defaultConfig.retention, ...config.retention },
+    rateLimits: { ...defaultRateLimits, ...config.rateLimits },
+    tuning: { ...defaultTuning, ...config.tuning },
+  };
+}
+
+function storeOptions(config: ResolvedConfig): StoreOptions {
+  if (config.storage.kind === 'postgres') {
+    const o: StoreOptions = { kind: 'postgres', url: config.storage.url };
+    if (config.storage.schema !== undefined) o.schema = config.storage.schema;
+    return o;
+  }
+  const o: StoreOptions = { kind: 'sqlite', path: join(config.dataDir, 'kolokol.db') };
+  if (config.sqliteSynchronous !== undefined) o.synchronous = config.sqliteSynchronous;
+  return o;
+}
+
+export async function startServer(
+  input: Partial<ServerConfig> & { dataDir: string },
+): Promise<RunningServer> {
+  const config = resolveConfig({ ...input, dataDir: resolve(input.dataDir) });
+  const attachmentsDir = join(config.dataDir, 'attachments');
+  try {
+    mkdirSync(join(attachmentsDir, 'tmp'), { recursive: true });
+  } catch (cause) {
+    throw new ServerError(
+      'CONFIG',
+      `invalid setting --data (KOLOKOL_DATA_DIR): cannot create ${config.dataDir}`,
+      { cause },
+    );
+  }
+  // Uploads cut off by a crash leave temporary files behind; nobody can finish them.
+  for (const f of readdirSync(join(attachmentsDir, 'tmp')))
+    rmSync(join(attachmentsDir, 'tmp', f), { force: true });
+
+  const log = pino({
+    level: config.logLevel,
+    base: { service: 'kolokol-server' },
+    // Belt and braces: nothing logs these on purpose, and if something ever does, they are cut.
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'authorization',
+        'token',
+        '*.token',
+        'body',
+        '*.body',
+      ],
+      censor: '[redacted]',
+    },
+  });
+  const store = await Store.open(storeOptions(config));
+  const metrics = createMetrics();
+  const bus = new LocalBus();
+  const ctx: Context = {
+    config,
+    store,
+    bus,
+    metrics,
+    log,
+    limiters: {
+      registration: new RateLimiter(config.rateLimits.registrationsPerIp, config.rateLimits.windowMs),
+      challenge: new RateLimiter(config.rateLimits.challengesPerDevice, config.rateLimits.windowMs),
+    },
+    attachmentsDir,
+    version: SERVER_VERSION,
+  };
+
+  const fastifyLog: FastifyBaseLogger = log;
+  const app = Fastify({ loggerInstance: fastifyLog, bodyLimit: JSON_BODY_LIMIT, return503OnClosing: true });
+  app.setErrorHandler((err, req, reply) => {
+    const wire = toWire(err);
+    if (wire.internal) req.log.error({ err }, 'request failed');
+    return reply.status(wire.status).send(wire.body);
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    const wire = toWire(new ServerError(ErrorCode.NotFound, 'no such route'));
+    return reply.status(wire.status).send(wire.body);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.http.inc({
+      method: req.method,
+      route: req.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    });
+  });
+  registerRoutes(app, ctx);
+
+  const connections = new Set<Connection>();
+  let shuttingDown = false;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: Limits.maxFrameBytes,
+    perMessageDeflate: false,
+  });
+  app.server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/v1/ws' || shuttingDown) {
+      socket.end(
+        `HTTP/1.1 ${shuttingDown ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`,
+      );
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new Connection(ctx, ws);
+      connections.add(conn);
+      void conn.closed.then(() => connections.delete(conn));
+    });
+  });
+
+  const keepalive = setInterval(() => {
+    for (const c of connections) c.keepalive();
+  }, config.tuning.keepaliveMs);
+  keepalive.unref();
+
+  let sweeping: Promise<void> = Promise.resolve();
+  const sweep = () => {
+    sweeping = sweeping
+      .then(async () => {
+        const r = await store.sweep(Date.now(), config.retention);
+        log.info({ sweep: r }, 'retention sweep');
+      })
+      .catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
+  };
+  const sweeper = setInterval(sweep, config.tuning.sweepIntervalMs);
+  sweeper.unref();
+  const firstSweep = setTimeout(sweep, Math.min(10_000, config.tuning.sweepIntervalMs));
+  firstSweep.unref();
+
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (cause) {
+    clearInterval(keepalive);
+    clearInterval(sweeper);
+    clearTimeout(firstSweep);
+    await store.close();
+    throw new ServerError(
+      'CONFIG',
+      `invalid setting --port (KOLOKOL_PORT): cannot listen on ${config.host}:${config.port}`,
+      {
+        cause,
+      },
+    );
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      log.info('shutting down');
+      clearInterval(keepalive);
+      clearInterval(sweeper);
+      clearTimeout(firstSweep);
+      // Sockets first: each finishes the frame it is on (so an `ok` it sent is durable), then
+      // closes with ServerShutdown. The HTTP server cannot close while upgraded sockets live.
+      await Promise.all([...connections].map((c) => c.shutdown()));
+      wss.close();
+      await app.close();
+      await sweeping;
+      await bus.close();
+      await store.close();
+      log.info('stopped');
+    })();
+    return closing;
+  };
+  log.info({ url, storage: config.storage.kind, registration: config.registration }, 'listening');
+  return { url, port, close };
+}

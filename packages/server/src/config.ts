@@ -1,0 +1,368 @@
+import { readFileSync } from 'node:fs';
+import { Limits } from '@kolokol/protocol';
+import { ServerError } from './errors.ts';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+
+export interface RateLimitConfig {
+  /** Registrations per client IP per window. */
+  registrationsPerIp: number;
+  /** Login challenges per device per window. */
+  challengesPerDevice: number;
+  windowMs: number;
+}
+
+/** Knobs for tests and operators who know what they do; defaults suit production. */
+export interface TuningConfig {
+  helloTimeoutMs: number;
+  /** WebSocket ping interval; a peer that misses one pong is terminated. */
+  keepaliveMs: number;
+  sweepIntervalMs: number;
+  /** Also re-scan every connected device's mailbox this often (a safety net for lost wake-ups). */
+  rescanMs: number;
+  /** Stop pushing while a socket has more than this many bytes queued... */
+  sendBufferSoftBytes: number;
+  /** ...and close it with TooSlow when it stays above that for this long. */
+  slowClientMs: number;
+}
+
+export interface ServerConfig {
+  host: string;
+  /** 0 = a random free port. */
+  port: number;
+  dataDir: string;
+  storage: { kind: 'sqlite' } | { kind: 'postgres'; url: string; schema?: string };
+  registration: 'open' | 'invite';
+  maxAttachmentBytes: number;
+  retention: { maxAgeDays: number; maxItemsPerDevice: number };
+  keyPackageLowWatermark: number;
+  logLevel: LogLevel;
+  sessionTtlDays: number;
+  name: string;
+  /** SQLite only: 'normal' (default, WAL: durable across process crashes) or 'full' (also power loss). */
+  sqliteSynchronous?: 'normal' | 'full';
+  rateLimits?: Partial<RateLimitConfig>;
+  tuning?: Partial<TuningConfig>;
+}
+
+export const defaultConfig: ServerConfig = {
+  host: '127.0.0.1',
+  port: 8080,
+  dataDir: './data',
+  storage: { kind: 'sqlite' },
+  registration: 'open',
+  maxAttachmentBytes: 100 * 1024 * 1024,
+  retention: { maxAgeDays: 30, maxItemsPerDevice: 10_000 },
+  keyPackageLowWatermark: 10,
+  logLevel: 'info',
+  sessionTtlDays: 90,
+  name: 'Kolokol',
+  sqliteSynchronous: 'normal',
+};
+
+export const defaultRateLimits: RateLimitConfig = {
+  registrationsPerIp: 100,
+  challengesPerDevice: 60,
+  windowMs: 10 * 60 * 1000,
+};
+
+export const defaultTuning: TuningConfig = {
+  helloTimeoutMs: 10_000,
+  keepaliveMs: 30_000,
+  sweepIntervalMs: 10 * 60 * 1000,
+  rescanMs: 30_000,
+  sendBufferSoftBytes: 2 * Limits.maxFrameBytes,
+  slowClientMs: 30_000,
+};
+
+/** One setting: its flag, environment variable and key in the JSON config file. */
+interface Setting {
+  flag: string;
+  env: string;
+  key: string;
+  help: string;
+  default: string;
+}
+
+export const settings: readonly Setting[] = [
+  {
+    flag: '--config',
+    env: 'KOLOKOL_CONFIG',
+    key: '',
+    help: 'JSON config file (keys as below)',
+    default: '(none)',
+  },
+  {
+    flag: '--host',
+    env: 'KOLOKOL_HOST',
+    key: 'host',
+    help: 'address to bind; 0.0.0.0 for all',
+    default: '127.0.0.1',
+  },
+  { flag: '--port', env: 'KOLOKOL_PORT', key: 'port', help: 'TCP port, 0 = random', default: '8080' },
+  {
+    flag: '--data',
+    env: 'KOLOKOL_DATA_DIR',
+    key: 'dataDir',
+    help: 'data folder (SQLite db, attachments)',
+    default: './data',
+  },
+  { flag: '--storage', env: 'KOLOKOL_STORAGE', key: 'storage', help: 'sqlite | postgres', default: 'sqlite' },
+  {
+    flag: '--database-url',
+    env: 'KOLOKOL_DATABASE_URL',
+    key: 'databaseUrl',
+    help: 'PostgreSQL URL',
+    default: '(none)',
+  },
+  {
+    flag: '--database-schema',
+    env: 'KOLOKOL_DATABASE_SCHEMA',
+    key: 'databaseSchema',
+    help: 'PostgreSQL schema',
+    default: 'public',
+  },
+  {
+    flag: '--registration',
+    env: 'KOLOKOL_REGISTRATION',
+    key: 'registration',
+    help: 'open | invite',
+    default: 'open',
+  },
+  {
+    flag: '--max-attachment-bytes',
+    env: 'KOLOKOL_MAX_ATTACHMENT_BYTES',
+    key: 'maxAttachmentBytes',
+    help: 'largest attachment',
+    default: '104857600',
+  },
+  {
+    flag: '--retention-days',
+    env: 'KOLOKOL_RETENTION_DAYS',
+    key: 'retentionDays',
+    help: 'undelivered items older than this are dropped',
+    default: '30',
+  },
+  {
+    flag: '--retention-max-items',
+    env: 'KOLOKOL_RETENTION_MAX_ITEMS',
+    key: 'retentionMaxItems',
+    help: 'mailbox cap per device (oldest dropped)',
+    default: '10000',
+  },
+  {
+    flag: '--keypackage-low-watermark',
+    env: 'KOLOKOL_KEYPACKAGE_LOW_WATERMARK',
+    key: 'keyPackageLowWatermark',
+    help: 'warn a device below this many key packages',
+    default: '10',
+  },
+  {
+    flag: '--session-ttl-days',
+    env: 'KOLOKOL_SESSION_TTL_DAYS',
+    key: 'sessionTtlDays',
+    help: 'login session lifetime',
+    default: '90',
+  },
+  {
+    flag: '--log-level',
+    env: 'KOLOKOL_LOG_LEVEL',
+    key: 'logLevel',
+    help: 'fatal|error|warn|info|debug|silent',
+    default: 'info',
+  },
+  {
+    flag: '--name',
+    env: 'KOLOKOL_NAME',
+    key: 'name',
+    help: 'server name shown to clients',
+    default: 'Kolokol',
+  },
+  {
+    flag: '--sqlite-synchronous',
+    env: 'KOLOKOL_SQLITE_SYNCHRONOUS',
+    key: 'sqliteSynchronous',
+    help: 'normal | full',
+    default: 'normal',
+  },
+];
+
+function settingFor(key: string): Setting {
+  const s = settings.find((x) => x.key === key);
+  if (s === undefined) throw new ServerError('CONFIG', `unknown setting ${key}`);
+  return s;
+}
+
+function bad(key: string, why: string, got: unknown): ServerError {
+  const s = settingFor(key);
+  return new ServerError(
+    'CONFIG',
+    `invalid setting ${s.flag} (${s.env}): ${why}, got ${JSON.stringify(got)}`,
+  );
+}
+
+/** Parses `--flag value` and `--flag=value` pairs; an unknown flag is a config error. */
+function parseArgv(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const eq = arg.indexOf('=');
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
+    const s = settings.find((x) => x.flag === flag);
+    if (s === undefined)
+      throw new ServerError('CONFIG', `unknown option ${JSON.stringify(arg)} (see --help)`);
+    let value: string | undefined;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      i++;
+    }
+    if (value === undefined)
+      throw new ServerError('CONFIG', `invalid setting ${s.flag} (${s.env}): needs a value`);
+    out.set(s.key === '' ? 'config' : s.key, value);
+  }
+  return out;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ServerError(
+      'CONFIG',
+      `invalid setting --config (KOLOKOL_CONFIG): cannot read ${JSON.stringify(path)}`,
+      {
+        cause,
+      },
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new ServerError(
+      'CONFIG',
+      `invalid setting --config (KOLOKOL_CONFIG): ${JSON.stringify(path)} is not JSON`,
+      {
+        cause,
+      },
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ServerError(
+      'CONFIG',
+      `invalid setting --config (KOLOKOL_CONFIG): ${JSON.stringify(path)} must hold an object`,
+    );
+  }
+  const known = new Set(settings.map((s) => s.key).filter((k) => k !== ''));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!known.has(k)) {
+      throw new ServerError(
+        'CONFIG',
+        `invalid setting --config (KOLOKOL_CONFIG): unknown key ${JSON.stringify(k)}`,
+      );
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Builds the configuration from defaults < config file < environment < command line. Throws
+ * ServerError('CONFIG') with a message that names the bad setting by flag and variable.
+ */
+export function loadConfig(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  file?: string,
+): ServerConfig {
+  const args = parseArgv(argv);
+  const configPath = args.get('config') ?? env.KOLOKOL_CONFIG ?? file;
+  const fromFile = configPath !== undefined && configPath !== '' ? readConfigFile(configPath) : {};
+
+  const raw = (key: string): unknown => {
+    const s = settingFor(key);
+    const a = args.get(key);
+    if (a !== undefined) return a;
+    const e = env[s.env];
+    if (e !== undefined && e !== '') return e;
+    return fromFile[key];
+  };
+  const str = (key: string, fallback: string): string => {
+    const v = raw(key);
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string' || v.trim() === '') throw bad(key, 'must be a non-empty string', v);
+    return v.trim();
+  };
+  const int = (key: string, fallback: number, min: number, max: number): number => {
+    const v = raw(key);
+    if (v === undefined) return fallback;
+    const n =
+      typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(key, `must be ${min}..${max}`, v);
+    return n;
+  };
+  const oneOf = <T extends string>(key: string, fallback: T, allowed: readonly T[]): T => {
+    const v = raw(key);
+    if (v === undefined) return fallback;
+    const found = allowed.find((a) => a === v);
+    if (found === undefined) throw bad(key, `must be one of ${allowed.join(', ')}`, v);
+    return found;
+  };
+
+  const storageKind = oneOf('storage', 'sqlite', ['sqlite', 'postgres'] as const);
+  let storage: ServerConfig['storage'] = { kind: 'sqlite' };
+  if (storageKind === 'postgres') {
+    const url = raw('databaseUrl');
+    if (url === undefined) throw bad('databaseUrl', 'required with --storage postgres', url);
+    if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+      throw bad('databaseUrl', 'must be a postgres:// URL', '(redacted)');
+    }
+    const schema = raw('databaseSchema');
+    if (schema !== undefined) {
+      if (typeof schema !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+        throw bad('databaseSchema', 'must match [a-z_][a-z0-9_]*', schema);
+      }
+      storage = { kind: 'postgres', url, schema };
+    } else storage = { kind: 'postgres', url };
+  }
+
+  const d = defaultConfig;
+  return {
+    host: str('host', d.host),
+    port: int('port', d.port, 0, 65535),
+    dataDir: str('dataDir', d.dataDir),
+    storage,
+    registration: oneOf('registration', d.registration, ['open', 'invite'] as const),
+    maxAttachmentBytes: int('maxAttachmentBytes', d.maxAttachmentBytes, 1, Number.MAX_SAFE_INTEGER),
+    retention: {
+      maxAgeDays: int('retentionDays', d.retention.maxAgeDays, 1, 36500),
+      maxItemsPerDevice: int('retentionMaxItems', d.retention.maxItemsPerDevice, 1, 100_000_000),
+    },
+    keyPackageLowWatermark: int('keyPackageLowWatermark', d.keyPackageLowWatermark, 0, 10_000),
+    logLevel: oneOf('logLevel', d.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const),
+    sessionTtlDays: int('sessionTtlDays', d.sessionTtlDays, 1, 3650),
+    name: str('name', d.name),
+    sqliteSynchronous: oneOf('sqliteSynchronous', 'normal', ['normal', 'full'] as const),
+  };
+}
+
+/** `--help` text, generated from the same table so it cannot drift. */
+export function helpText(): string {
+  const rows = settings.map(
+    (s) =>
+      `  ${`${s.flag} ${s.key === '' ? 'FILE' : 'VALUE'}`.padEnd(34)}${s.env.padEnd(34)}${s.help} [${s.default}]`,
+  );
+  return [
+    'Usage: kolokol-server [options]   (npm start -- [options])',
+    '',
+    'Every option can also be set by its environment variable or as a key in the --config JSON file.',
+    'Precedence: command line > environment > config file > default.',
+    '',
+    ...rows,
+    `  ${'--help'.padEnd(68)}this text`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,51 @@
+/**
+ * `npm start` / `kolokol-server`: configuration from flags, environment and an optional JSON
+ * file; one plain "listening" line on stdout, JSON logs after it; graceful stop on SIGTERM/SIGINT.
+ */
+import { startServer } from './app.ts';
+import { helpText, loadConfig, type ServerConfig } from './config.ts';
+import { ServerError } from './errors.ts';
+
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(helpText());
+  process.exit(0);
+}
+
+let config: ServerConfig;
+try {
+  config = loadConfig(argv, process.env);
+} catch (err) {
+  process.stderr.write(`kolokol: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+}
+
+try {
+  const server = await startServer(config);
+  process.stdout.write(`Kolokol listening on ${server.url}\n`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      process.stderr.write(`kolokol: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(
+          `kolokol: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`,
+        );
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+} catch (err) {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(
+    `kolokol: ${err instanceof ServerError && err.code === 'CONFIG' ? message : `cannot start: ${message}`}\n`,
+  );
+  process.exit(err instanceof ServerError && err.code === 'CONFIG' ? 2 : 1);
+}

@@ -1,0 +1,78 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table shapes as written. Reads are parsed again (rows.ts): PostgreSQL hands BIGINT back as
+ * strings, SQLite hands back whatever the file holds.
+ */
+export interface DB {
+  accounts: {
+    user_id: string;
+    username: string;
+    display_name: string | null;
+    identity_key: string;
+    created_at: number;
+  };
+  devices: {
+    device_id: string;
+    user_id: string;
+    device_key: string;
+    cert: string;
+    issued_at: number;
+    name: string | null;
+    created_at: number;
+    revoked_at: number | null;
+  };
+  sessions: {
+    session_id: string;
+    device_id: string;
+    user_id: string;
+    token_hash: string;
+    created_at: number;
+    last_seen_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+  };
+  challenges: { challenge: string; device_id: string; expires_at: number };
+  key_packages: {
+    id: Generated<number>;
+    device_id: string;
+    bytes: Uint8Array;
+    last_resort: number;
+    created_at: number;
+  };
+  groups: { group_id: string; epoch: number; next_seq: number; created_at: number };
+  group_members: { group_id: string; user_id: string; device_id: string; joined_at: number };
+  messages: {
+    message_pk: Generated<number>;
+    group_id: string;
+    seq: number;
+    msg_id: string;
+    sender_user: string;
+    sender_device: string;
+    kind: string;
+    epoch: number;
+    /** The epoch the `ok` answer carried, so that a retried send gets the very same answer. */
+    ok_epoch: number;
+    body: Uint8Array;
+    created_at: number;
+  };
+  mailbox: { id: Generated<number>; device_id: string; message_pk: number; created_at: number };
+  links: {
+    link_id: string;
+    user_id: string;
+    sealed: string;
+    created_at: number;
+    expires_at: number;
+    used_at: number | null;
+  };
+  invites: {
+    code_hash: string;
+    created_by: string;
+    created_at: number;
+    expires_at: number;
+    used_at: number | null;
+  };
+  attachments: { attachment_id: string; size: number; uploader_device: string; created_at: number };
+}
+
+export type Dialect = 'sqlite' | 'postgres';

@@ -1,0 +1,67 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
+import { ServerError } from '../errors.ts';
+
+export interface SqliteOptions {
+  /** File path, or ':memory:'. */
+  path: string;
+  synchronous?: 'normal' | 'full';
+  busyTimeoutMs?: number;
+}
+
+function toInput(value: unknown): SQLInputValue {
+  if (value === null || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'string') {
+    return value;
+  }
+  if (value instanceof Uint8Array) return value;
+  // node:sqlite binds no booleans or undefined; the schema stores flags as 0/1 so this is a bug.
+  throw new ServerError('INTERNAL', `cannot bind a ${typeof value} to SQLite`);
+}
+
+/**
+ * Kysely's SqliteDialect expects better-sqlite3's API; node:sqlite's DatabaseSync is close enough
+ * that this small adapter is all it takes (and saves a native dependency). Prepared statements are
+ * cached because Kysely prepares on every query.
+ */
+class NodeSqliteDatabase implements SqliteDatabase {
+  readonly #db: DatabaseSync;
+  readonly #cache = new Map<string, { stmt: StatementSync; reader: boolean }>();
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  close(): void {
+    this.#cache.clear();
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  prepare(sql: string): SqliteStatement {
+    let entry = this.#cache.get(sql);
+    if (entry === undefined) {
+      const stmt = this.#db.prepare(sql);
+      entry = { stmt, reader: stmt.columns().length > 0 };
+      if (this.#cache.size >= 500) this.#cache.clear();
+      this.#cache.set(sql, entry);
+    }
+    const { stmt, reader } = entry;
+    return {
+      reader,
+      all: (params) => stmt.all(...params.map(toInput)),
+      run: (params) => {
+        const r = stmt.run(...params.map(toInput));
+        return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
+      },
+      iterate: (params) => stmt.iterate(...params.map(toInput)),
+    };
+  }
+}
+
+export function sqliteDialect(options: SqliteOptions): SqliteDialect {
+  const db = new DatabaseSync(options.path);
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec(`PRAGMA synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+  db.exec('PRAGMA foreign_keys = ON');
+  return new SqliteDialect({ database: new NodeSqliteDatabase(db) });
+}

@@ -1,0 +1,1026 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ErrorCode, Limits, type OutgoingMessage as OutgoingMessageSchema } from '@kolokol/protocol';
+import { Kysely, sql, type Transaction } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import type pg from 'pg';
+import type { z } from 'zod';
+import { ServerError } from '../errors.ts';
+import { migrations } from './migrations/index.ts';
+import { postgresDialect, postgresPool } from './postgres.ts';
+import {
+  type Account,
+  AccountRow,
+  CountRow,
+  DbBytes,
+  DbInt,
+  DbText,
+  type Device,
+  DeviceRow,
+  type Link,
+  LinkRow,
+  MailboxJoinRow,
+  parseRow,
+  type Session,
+  SessionRow,
+  type StoredMailboxItem,
+} from './rows.ts';
+import type { DB, Dialect } from './schema.ts';
+import { sqliteDialect } from './sqlite.ts';
+
+export type Outgoing = z.output<typeof OutgoingMessageSchema>;
+export type { Account, Device, Link, Session, StoredMailboxItem };
+
+export interface NewDevice {
+  deviceId: string;
+  deviceKey: string;
+  cert: string;
+  issuedAt: number;
+  name: string | undefined;
+}
+
+export interface SendResult {
+  msgId: string;
+  seq: number;
+  epoch: number;
+  /** True when this (device, msgId) was stored before: nothing new was stored or fanned out. */
+  duplicate: boolean;
+  /** Devices with new mailbox items. */
+  recipients: string[];
+}
+
+export interface ClaimedPackage {
+  deviceId: string;
+  bytes: Uint8Array;
+  lastResort: boolean;
+  /** One-time packages the device has left after this claim. */
+  remaining: number;
+}
+
+export interface SweepResult {
+  expiredItems: number;
+  trimmedItems: number;
+  orphanMessages: number;
+  other: number;
+}
+
+export type StoreOptions =
+  | { kind: 'sqlite'; path: string; synchronous?: 'normal' | 'full' }
+  | { kind: 'postgres'; url: string; schema?: string; max?: number };
+
+/** A stored message nobody still has in a mailbox is kept this long, to answer retried sends. */
+export const IDEMPOTENCY_GRACE_MS = 24 * 60 * 60 * 1000;
+/** Used and expired links are kept a day so that a late reader learns LINK_EXPIRED, not NOT_FOUND. */
+const LINK_KEEP_MS = 24 * 60 * 60 * 1000;
+/** More one-time key packages than this per device is abuse, not prudence. */
+export const MAX_STORED_KEY_PACKAGES = 1000;
+
+const fail = (code: ErrorCode, message: string, details?: Record<string, unknown>) =>
+  new ServerError(code, message, details === undefined ? undefined : { details });
+
+export function isUniqueViolation(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (Reflect.get(err, 'code') === '23505') return true;
+  return /UNIQUE constraint failed/i.test(err.message);
+}
+
+const chunks = <T>(items: readonly T[], size: number): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+};
+
+/**
+ * Everything the server keeps, behind one interface, on SQLite (node:sqlite) or PostgreSQL.
+ *
+ * Concurrency: on SQLite, Kysely runs every query and transaction on one connection behind a
+ * mutex, so transactions are serial. On PostgreSQL, a send locks its group row (FOR UPDATE), which
+ * orders a group's messages and makes the epoch check of a commit a compare-and-set; key package
+ * claims lock the package rows they take (SKIP LOCKED).
+ */
+export class Store {
+  readonly dialect: Dialect;
+  readonly db: Kysely<DB>;
+  readonly #pool: pg.Pool | undefined;
+
+  private constructor(dialect: Dialect, db: Kysely<DB>, pool: pg.Pool | undefined) {
+    this.dialect = dialect;
+    this.db = db;
+    this.#pool = pool;
+  }
+
+  static async open(options: StoreOptions): Promise<Store> {
+    let store: Store;
+    if (options.kind === 'sqlite') {
+      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+      const sqliteOptions: Parameters<typeof sqliteDialect>[0] = { path: options.path };
+      if (options.synchronous !== undefined) sqliteOptions.synchronous = options.synchronous;
+      store = new Store('sqlite', new Kysely<DB>({ dialect: sqliteDialect(sqliteOptions) }), undefined);
+    } else {
+      if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
+        throw new ServerError('CONFIG', `invalid PostgreSQL schema name ${JSON.stringify(options.schema)}`);
+      }
+      const poolOptions: Parameters<typeof postgresPool>[0] = { url: options.url };
+      if (options.schema !== undefined) poolOptions.schema = options.schema;
+      if (options.max !== undefined) poolOptions.max = options.max;
+      const pool = postgresPool(poolOptions);
+      // An idle client losing its connection must not crash the process; the pool replaces it.
+      pool.on('error', () => {});
+      store = new Store('postgres', new Kysely<DB>({ dialect: postgresDialect(pool) }), pool);
+      try {
+        if (options.schema !== undefined) {
+          await sql`create schema if not exists ${sql.id(options.schema)}`.execute(store.db);
+        }
+      } catch (cause) {
+        await store.close();
+        throw new ServerError('UNAVAILABLE', 'PostgreSQL is not reachable', { cause });
+      }
+    }
+    try {
+      await store.migrate();
+    } catch (cause) {
+      await store.close();
+      throw cause instanceof ServerError
+        ? cause
+        : new ServerError('INTERNAL', 'database migration failed', { cause });
+    }
+    return store;
+  }
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrations(this.dialect) });
+    const { error } = await migrator.migrateToLatest();
+    if (error !== undefined) throw new ServerError('INTERNAL', 'database migration failed', { cause: error });
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  /** For /readyz. */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  get pool(): pg.Pool | undefined {
+    return this.#pool;
+  }
+
+  // ---- accounts and devices ----
+
+  async createAccount(input: {
+    userId: string;
+    username: string;
+    displayName: string | undefined;
+    identityKey: string;
+    device: NewDevice;
+    inviteCodeHash: string | undefined;
+    now: number;
+  }): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        if (input.inviteCodeHash !== undefined) {
+          const r = await trx
+            .updateTable('invites')
+            .set({ used_at: input.now })
+            .where('code_hash', '=', input.inviteCodeHash)
+            .where('used_at', 'is', null)
+            .where('expires_at', '>', input.now)
+            .executeTakeFirst();
+          if (Number(r.numUpdatedRows) !== 1)
+            throw fail(ErrorCode.InvalidInvite, 'invite code is unknown, used or expired');
+        }
+        const taken = await trx
+          .selectFrom('accounts')
+          .select('user_id')
+          .where('username', '=', input.username)
+          .executeTakeFirst();
+        if (taken !== undefined) throw fail(ErrorCode.UsernameTaken, 'username is taken');
+        await this.#assertDeviceIdFree(trx, input.device.deviceId);
+        await trx
+          .insertInto('accounts')
+          .values({
+            user_id: input.userId,
+            username: input.username,
+            display_name: input.displayName ?? null,
+            identity_key: input.identityKey,
+            created_at: input.now,
+          })
+          .execute();
+        await this.#insertDevice(trx, input.userId, input.device, input.now);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        // A concurrent registration won the race (PostgreSQL); say which constraint it hit.
+        if ((await this.accountByUsername(input.username)) !== undefined) {
+          throw fail(ErrorCode.UsernameTaken, 'username is taken');
+        }
+        throw fail(ErrorCode.BadRequest, 'deviceId is already in use: pick another random one');
+      }
+      throw err;
+    }
+  }
+
+  async #assertDeviceIdFree(trx: Transaction<DB>, deviceId: string): Promise<void> {
+    const d = await trx
+      .selectFrom('devices')
+      .select('device_id')
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    if (d !== undefined)
+      throw fail(ErrorCode.BadRequest, 'deviceId is already in use: pick another random one');
+  }
+
+  async #insertDevice(trx: Transaction<DB>, userId: string, d: NewDevice, now: number): Promise<void> {
+    await trx
+      .insertInto('devices')
+      .values({
+        device_id: d.deviceId,
+        user_id: userId,
+        device_key: d.deviceKey,
+        cert: d.cert,
+        issued_at: d.issuedAt,
+        name: d.name ?? null,
+        created_at: now,
+        revoked_at: null,
+      })
+      .execute();
+  }
+
+  async accountByUsername(username: string): Promise<Account | undefined> {
+    const row = await this.db
+      .selectFrom('accounts')
+      .selectAll()
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return row === undefined ? undefined : parseRow(AccountRow, row, 'account');
+  }
+
+  async accountById(userId: string): Promise<Account | undefined> {
+    const row = await this.db
+      .selectFrom('accounts')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : parseRow(AccountRow, row, 'account');
+  }
+
+  async device(deviceId: string): Promise<Device | undefined> {
+    const row = await this.db
+      .selectFrom('devices')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : parseRow(DeviceRow, row, 'device');
+  }
+
+  async activeDevices(userId: string): Promise<Device[]> {
+    const rows = await this.db
+      .selectFrom('devices')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .orderBy('created_at')
+      .orderBy('device_id')
+      .execute();
+    return rows.map((r) => parseRow(DeviceRow, r, 'device'));
+  }
+
+  /**
+   * Adds a device through a link: the link must be unused and unexpired, and `verify` must accept
+   * the cert under the account's identity key. All in one transaction, so the link is only used up
+   * by a device that was actually added.
+   */
+  async addLinkedDevice(input: {
+    linkId: string;
+    device: NewDevice;
+    now: number;
+    verify: (identityKey: string) => boolean;
+  }): Promise<Account> {
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const row = await trx
+          .selectFrom('links')
+          .selectAll()
+          .where('link_id', '=', input.linkId)
+          .executeTakeFirst();
+        if (row === undefined) throw fail(ErrorCode.NotFound, 'unknown link');
+        const link = parseRow(LinkRow, row, 'link');
+        if (link.usedAt !== undefined || link.expiresAt <= input.now) {
+          throw fail(ErrorCode.LinkExpired, 'link is used or expired');
+        }
+        const accRow = await trx
+          .selectFrom('accounts')
+          .selectAll()
+          .where('user_id', '=', link.userId)
+          .executeTakeFirst();
+        if (accRow === undefined) throw fail(ErrorCode.NotFound, 'unknown account');
+        const account = parseRow(AccountRow, accRow, 'account');
+        if (!input.verify(account.identityKey)) {
+          throw fail(ErrorCode.Forbidden, "device cert does not verify under the account's identity key");
+        }
+        const used = await trx
+          .updateTable('links')
+          .set({ used_at: input.now })
+          .where('link_id', '=', input.linkId)
+          .where('used_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(used.numUpdatedRows) !== 1) throw fail(ErrorCode.LinkExpired, 'link is used or expired');
+        await this.#assertDeviceIdFree(trx, input.device.deviceId);
+        await this.#insertDevice(trx, account.userId, input.device, input.now);
+        return account;
+      });
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw fail(ErrorCode.BadRequest, 'deviceId is already in use: pick another random one');
+      throw err;
+    }
+  }
+
+  /**
+   * Revokes a device of `userId`: its sessions, key packages, mailbox and group memberships go.
+   * Returns false when the device was already revoked.
+   */
+  async revokeDevice(userId: string, deviceId: string, now: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('devices')
+        .selectAll()
+        .where('device_id', '=', deviceId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      if (row === undefined) throw fail(ErrorCode.NotFound, 'no such device on this account');
+      const device = parseRow(DeviceRow, row, 'device');
+      if (device.revokedAt !== undefined) return false;
+      await trx.updateTable('devices').set({ revoked_at: now }).where('device_id', '=', deviceId).execute();
+      await trx
+        .updateTable('sessions')
+        .set({ revoked_at: now })
+        .where('device_id', '=', deviceId)
+        .where('revoked_at', 'is', null)
+        .execute();
+      await trx.deleteFrom('key_packages').where('device_id', '=', deviceId).execute();
+      await trx.deleteFrom('mailbox').where('device_id', '=', deviceId).execute();
+      await trx.deleteFrom('group_members').where('device_id', '=', deviceId).execute();
+      await trx.deleteFrom('challenges').where('device_id', '=', deviceId).execute();
+      return true;
+    });
+  }
+
+  // ---- login ----
+
+  async createChallenge(deviceId: string, challenge: string, expiresAt: number): Promise<void> {
+    await this.db
+      .insertInto('challenges')
+      .values({ challenge, device_id: deviceId, expires_at: expiresAt })
+      .execute();
+  }
+
+  /** Single use: true only for the first caller with an unexpired challenge of this device. */
+  async consumeChallenge(deviceId: string, challenge: string, now: number): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('challenges')
+      .where('challenge', '=', challenge)
+      .where('device_id', '=', deviceId)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
+  }
+
+  async createSession(s: {
+    sessionId: string;
+    deviceId: string;
+    userId: string;
+    tokenHash: string;
+    now: number;
+    expiresAt: number;
+  }): Promise<void> {
+    await this.db
+      .insertInto('sessions')
+      .values({
+        session_id: s.sessionId,
+        device_id: s.deviceId,
+        user_id: s.userId,
+        token_hash: s.tokenHash,
+        created_at: s.now,
+        last_seen_at: s.now,
+        expires_at: s.expiresAt,
+        revoked_at: null,
+      })
+      .execute();
+  }
+
+  async sessionByTokenHash(tokenHash: string): Promise<Session | undefined> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    return row === undefined ? undefined : parseRow(SessionRow, row, 'session');
+  }
+
+  async touchSession(sessionId: string, now: number): Promise<void> {
+    await this.db
+      .updateTable('sessions')
+      .set({ last_seen_at: now })
+      .where('session_id', '=', sessionId)
+      .execute();
+  }
+
+  async activeSessions(userId: string, now: number): Promise<Session[]> {
+    const rows = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => parseRow(SessionRow, r, 'session'));
+  }
+
+  /** Returns the revoked session, or undefined if the account has no such active session. */
+  async revokeSession(userId: string, sessionId: string, now: number): Promise<Session | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('sessions')
+        .selectAll()
+        .where('session_id', '=', sessionId)
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      await trx
+        .updateTable('sessions')
+        .set({ revoked_at: now })
+        .where('session_id', '=', sessionId)
+        .execute();
+      return parseRow(SessionRow, row, 'session');
+    });
+  }
+
+  // ---- invites and links ----
+
+  async createInvite(codeHash: string, createdBy: string, now: number, expiresAt: number): Promise<void> {
+    await this.db
+      .insertInto('invites')
+      .values({
+        code_hash: codeHash,
+        created_by: createdBy,
+        created_at: now,
+        expires_at: expiresAt,
+        used_at: null,
+      })
+      .execute();
+  }
+
+  async createLink(
+    linkId: string,
+    userId: string,
+    sealed: string,
+    now: number,
+    expiresAt: number,
+  ): Promise<void> {
+    await this.db
+      .insertInto('links')
+      .values({
+        link_id: linkId,
+        user_id: userId,
+        sealed,
+        created_at: now,
+        expires_at: expiresAt,
+        used_at: null,
+      })
+      .execute();
+  }
+
+  async link(linkId: string): Promise<Link | undefined> {
+    const row = await this.db
+      .selectFrom('links')
+      .selectAll()
+      .where('link_id', '=', linkId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : parseRow(LinkRow, row, 'link');
+  }
+
+  // ---- key packages ----
+
+  async uploadKeyPackages(
+    deviceId: string,
+    oneTime: readonly Uint8Array[],
+    lastResort: Uint8Array | undefined,
+    now: number,
+  ): Promise<{ oneTime: number; lastResort: boolean }> {
+    return this.db.transaction().execute(async (trx) => {
+      const before = await this.#countOneTime(trx, deviceId);
+      if (before + oneTime.length > MAX_STORED_KEY_PACKAGES) {
+        throw fail(
+          ErrorCode.BadRequest,
+          `at most ${MAX_STORED_KEY_PACKAGES} one-time key packages per device`,
+        );
+      }
+      for (const part of chunks(oneTime, 100)) {
+        await trx
+          .insertInto('key_packages')
+          .values(
+            part.map((b) => ({
+              device_id: deviceId,
+              bytes: Buffer.from(b),
+              last_resort: 0,
+              created_at: now,
+            })),
+          )
+          .execute();
+      }
+      if (lastResort !== undefined) {
+        await trx
+          .deleteFrom('key_packages')
+          .where('device_id', '=', deviceId)
+          .where('last_resort', '=', 1)
+          .execute();
+        await trx
+          .insertInto('key_packages')
+          .values({ device_id: deviceId, bytes: Buffer.from(lastResort), last_resort: 1, created_at: now })
+          .execute();
+      }
+      return this.#counts(trx, deviceId);
+    });
+  }
+
+  async keyPackageCount(deviceId: string): Promise<{ oneTime: number; lastResort: boolean }> {
+    return this.#counts(this.db, deviceId);
+  }
+
+  async #countOneTime(db: Kysely<DB>, deviceId: string): Promise<number> {
+    const row = await db
+      .selectFrom('key_packages')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('device_id', '=', deviceId)
+      .where('last_resort', '=', 0)
+      .executeTakeFirst();
+    return parseRow(CountRow, row, 'count').n;
+  }
+
+  async #counts(db: Kysely<DB>, deviceId: string): Promise<{ oneTime: number; lastResort: boolean }> {
+    const oneTime = await this.#countOneTime(db, deviceId);
+    const lr = await db
+      .selectFrom('key_packages')
+      .select('id')
+      .where('device_id', '=', deviceId)
+      .where('last_resort', '=', 1)
+      .executeTakeFirst();
+    return { oneTime, lastResort: lr !== undefined };
+  }
+
+  /**
+   * One key package for each active device of `userId` except `exceptDeviceId`, consuming
+   * one-time packages and falling back to the last-resort one. All or nothing: if any device has
+   * none, nothing is consumed (NO_KEY_PACKAGE).
+   */
+  async claimKeyPackages(userId: string, exceptDeviceId: string): Promise<ClaimedPackage[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const devices = await trx
+        .selectFrom('devices')
+        .select('device_id')
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('device_id', '<>', exceptDeviceId)
+        .orderBy('device_id')
+        .execute();
+      const out: ClaimedPackage[] = [];
+      for (const d of devices) {
+        const deviceId = parseRow(DbText, d.device_id, 'device id');
+        let q = trx
+          .selectFrom('key_packages')
+          .select(['id', 'bytes'])
+          .where('device_id', '=', deviceId)
+          .where('last_resort', '=', 0)
+          .orderBy('id')
+          .limit(1);
+        if (this.dialect === 'postgres') q = q.forUpdate().skipLocked();
+        const one = await q.executeTakeFirst();
+        if (one !== undefined) {
+          await trx
+            .deleteFrom('key_packages')
+            .where('id', '=', parseRow(DbInt, one.id, 'key package id'))
+            .execute();
+          const remaining = await this.#countOneTime(trx, deviceId);
+          out.push({
+            deviceId,
+            bytes: parseRow(DbBytes, one.bytes, 'key package'),
+            lastResort: false,
+            remaining,
+          });
+          continue;
+        }
+        const lr = await trx
+          .selectFrom('key_packages')
+          .select('bytes')
+          .where('device_id', '=', deviceId)
+          .where('last_resort', '=', 1)
+          .executeTakeFirst();
+        if (lr === undefined) {
+          throw fail(ErrorCode.NoKeyPackage, `device ${deviceId} has no key package`, { deviceId });
+        }
+        out.push({
+          deviceId,
+          bytes: parseRow(DbBytes, lr.bytes, 'key package'),
+          lastResort: true,
+          remaining: 0,
+        });
+      }
+      return out;
+    });
+  }
+
+  // ---- groups ----
+
+  async createGroup(
+    groupId: string,
+    member: { userId: string; deviceId: string },
+    now: number,
+  ): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const existing = await trx
+          .selectFrom('groups')
+          .select('group_id')
+          .where('group_id', '=', groupId)
+          .executeTakeFirst();
+        if (existing !== undefined) throw fail(ErrorCode.GroupExists, 'groupId is taken');
+        await trx
+          .insertInto('groups')
+          .values({ group_id: groupId, epoch: 0, next_seq: 0, created_at: now })
+          .execute();
+        await trx
+          .insertInto('group_members')
+          .values({ group_id: groupId, user_id: member.userId, device_id: member.deviceId, joined_at: now })
+          .execute();
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw fail(ErrorCode.GroupExists, 'groupId is taken');
+      throw err;
+    }
+  }
+
+  async group(
+    groupId: string,
+  ): Promise<{ epoch: number; members: { userId: string; deviceId: string }[] } | undefined> {
+    const g = await this.db
+      .selectFrom('groups')
+      .select('epoch')
+      .where('group_id', '=', groupId)
+      .executeTakeFirst();
+    if (g === undefined) return undefined;
+    return { epoch: parseRow(DbInt, g.epoch, 'group epoch'), members: await this.#members(this.db, groupId) };
+  }
+
+  async #members(db: Kysely<DB>, groupId: string): Promise<{ userId: string; deviceId: string }[]> {
+    const rows = await db
+      .selectFrom('group_members')
+      .select(['user_id', 'device_id'])
+      .where('group_id', '=', groupId)
+      .orderBy('joined_at')
+      .orderBy('device_id')
+      .execute();
+    return rows.map((r) => ({
+      userId: parseRow(DbText, r.user_id, 'member'),
+      deviceId: parseRow(DbText, r.device_id, 'member'),
+    }));
+  }
+
+  // ---- messages and mailboxes ----
+
+  /**
+   * Stores one send and its mailbox entries in one transaction (see the class comment for the
+   * locking). A repeated (device, msgId) returns the first result and stores nothing.
+   */
+  async send(sender: { userId: string; deviceId: string }, msg: Outgoing, now: number): Promise<SendResult> {
+    const body = Buffer.from(fromB64url(msg.body));
+    const welcome = msg.welcome === undefined ? undefined : Buffer.from(fromB64url(msg.welcome));
+    if (
+      msg.kind !== 'commit' &&
+      (msg.adds !== undefined || msg.removes !== undefined || welcome !== undefined)
+    ) {
+      throw fail(ErrorCode.BadRequest, 'only commits carry adds, removes or a welcome');
+    }
+    const adds = msg.adds ?? [];
+    if (adds.length > 0 && welcome === undefined)
+      throw fail(ErrorCode.BadRequest, 'a commit that adds devices needs a welcome');
+    if (adds.length === 0 && welcome !== undefined)
+      throw fail(ErrorCode.BadRequest, 'a welcome needs added devices');
+
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        let lock = trx.selectFrom('groups').select(['epoch', 'next_seq']).where('group_id', '=', msg.groupId);
+        if (this.dialect === 'postgres') lock = lock.forUpdate();
+        const g = await lock.executeTakeFirst();
+        if (g === undefined) throw fail(ErrorCode.NotFound, 'unknown group');
+        const epoch = parseRow(DbInt, g.epoch, 'group epoch');
+        const seq = parseRow(DbInt, g.next_seq, 'group seq');
+
+        const prior = await this.#priorSend(trx, sender.deviceId, msg.msgId);
+        if (prior !== undefined) return prior;
+
+        const members = await this.#members(trx, msg.groupId);
+        if (!members.some((m) => m.deviceId === sender.deviceId)) {
+          throw fail(ErrorCode.NotGroupMember, 'this device is not a member of the group');
+        }
+        let okEpoch = epoch;
+        const memberIds = new Set(members.map((m) => m.deviceId));
+        const newMembers: { userId: string; deviceId: string }[] = [];
+        let removes: string[] = [];
+        if (msg.kind === 'commit') {
+          if (msg.epoch !== epoch) {
+            throw fail(ErrorCode.StaleEpoch, `the group is at epoch ${epoch}`, { epoch });
+          }
+          okEpoch = epoch + 1;
+          removes = [...new Set(msg.removes ?? [])].filter((d) => memberIds.has(d));
+          const seen = new Set<string>();
+          for (const a of adds) {
+            // Devices that are already members are left alone (their MLS state is the client's business).
+            if (memberIds.has(a.deviceId) || seen.has(a.deviceId)) continue;
+            const d = await trx
+              .selectFrom('devices')
+              .select(['user_id', 'revoked_at'])
+              .where('device_id', '=', a.deviceId)
+              .executeTakeFirst();
+            if (
+              d === undefined ||
+              d.revoked_at !== null ||
+              parseRow(DbText, d.user_id, 'device') !== a.userId
+            ) {
+              throw fail(
+                ErrorCode.BadRequest,
+                `device ${a.deviceId} is not an active device of user ${a.userId}`,
+                {
+                  deviceId: a.deviceId,
+                },
+              );
+            }
+            seen.add(a.deviceId);
+            newMembers.push({ userId: a.userId, deviceId: a.deviceId });
+          }
+          if (members.length - removes.length + newMembers.length > Limits.maxGroupMembers) {
+            throw fail(ErrorCode.BadRequest, `a group has at most ${Limits.maxGroupMembers} member devices`);
+          }
+        }
+        await trx
+          .updateTable('groups')
+          .set({ epoch: okEpoch, next_seq: seq + 1 })
+          .where('group_id', '=', msg.groupId)
+          .execute();
+        const pk = await this.#insertMessage(trx, {
+          group_id: msg.groupId,
+          seq,
+          msg_id: msg.msgId,
+          sender_user: sender.userId,
+          sender_device: sender.deviceId,
+          kind: msg.kind,
+          epoch: msg.epoch,
+          ok_epoch: okEpoch,
+          body,
+          created_at: now,
+        });
+        // Everyone but the sender, removed devices included: they learn of their removal this way.
+        const recipients = members.map((m) => m.deviceId).filter((d) => d !== sender.deviceId);
+        await this.#fanOut(trx, pk, recipients, now);
+
+        if (msg.kind === 'commit') {
+          for (const part of chunks(removes, 200)) {
+            await trx
+              .deleteFrom('group_members')
+              .where('group_id', '=', msg.groupId)
+              .where('device_id', 'in', part)
+              .execute();
+          }
+          for (const part of chunks(newMembers, 200)) {
+            await trx
+              .insertInto('group_members')
+              .values(
+                part.map((m) => ({
+                  group_id: msg.groupId,
+                  user_id: m.userId,
+                  device_id: m.deviceId,
+                  joined_at: now,
+                })),
+              )
+              .execute();
+          }
+          if (welcome !== undefined && newMembers.length > 0) {
+            const wpk = await this.#insertMessage(trx, {
+              group_id: msg.groupId,
+              seq,
+              msg_id: msg.msgId,
+              sender_user: sender.userId,
+              sender_device: sender.deviceId,
+              kind: 'welcome',
+              epoch: okEpoch,
+              ok_epoch: okEpoch,
+              body: welcome,
+              created_at: now,
+            });
+            const added = newMembers.map((m) => m.deviceId);
+            await this.#fanOut(trx, wpk, added, now);
+            recipients.push(...added);
+          }
+        }
+        return { msgId: msg.msgId, seq, epoch: okEpoch, duplicate: false, recipients };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        // The same (device, msgId) raced in through another group: answer like any retry.
+        const prior = await this.#priorSend(this.db, sender.deviceId, msg.msgId);
+        if (prior !== undefined) return prior;
+      }
+      throw err;
+    }
+  }
+
+  async #priorSend(db: Kysely<DB>, deviceId: string, msgId: string): Promise<SendResult | undefined> {
+    const prior = await db
+      .selectFrom('messages')
+      .select(['seq', 'ok_epoch'])
+      .where('sender_device', '=', deviceId)
+      .where('msg_id', '=', msgId)
+      .where('kind', '<>', 'welcome')
+      .executeTakeFirst();
+    if (prior === undefined) return undefined;
+    return {
+      msgId,
+      seq: parseRow(DbInt, prior.seq, 'message seq'),
+      epoch: parseRow(DbInt, prior.ok_epoch, 'message epoch'),
+      duplicate: true,
+      recipients: [],
+    };
+  }
+
+  async #insertMessage(trx: Transaction<DB>, values: Omit<DB['messages'], 'message_pk'>): Promise<number> {
+    const row = await trx
+      .insertInto('messages')
+      .values(values)
+      .returning('message_pk')
+      .executeTakeFirstOrThrow();
+    return parseRow(DbInt, row.message_pk, 'message pk');
+  }
+
+  async #fanOut(
+    trx: Transaction<DB>,
+    messagePk: number,
+    devices: readonly string[],
+    now: number,
+  ): Promise<void> {
+    for (const part of chunks(devices, 300)) {
+      await trx
+        .insertInto('mailbox')
+        .values(part.map((d) => ({ device_id: d, message_pk: messagePk, created_at: now })))
+        .execute();
+    }
+  }
+
+  /** The first `limit` items of a device's mailbox, in mailbox order. */
+  async mailbox(deviceId: string, limit: number): Promise<StoredMailboxItem[]> {
+    const rows = await this.db
+      .selectFrom('mailbox as mb')
+      .innerJoin('messages as m', 'm.message_pk', 'mb.message_pk')
+      .select([
+        'mb.id',
+        'm.msg_id',
+        'm.group_id',
+        'm.seq',
+        'm.kind',
+        'm.epoch',
+        'm.body',
+        'm.sender_user',
+        'm.sender_device',
+        'm.created_at',
+      ])
+      .where('mb.device_id', '=', deviceId)
+      .orderBy('mb.id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => parseRow(MailboxJoinRow, r, 'mailbox'));
+  }
+
+  /** Deletes the given items from this device's mailbox only; returns how many it deleted. */
+  async ack(deviceId: string, ids: readonly number[]): Promise<number> {
+    let n = 0;
+    for (const part of chunks([...new Set(ids)], 500)) {
+      const r = await this.db
+        .deleteFrom('mailbox')
+        .where('device_id', '=', deviceId)
+        .where('id', 'in', part)
+        .executeTakeFirst();
+      n += Number(r.numDeletedRows);
+    }
+    return n;
+  }
+
+  async mailboxSize(deviceId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('mailbox')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    return parseRow(CountRow, row, 'count').n;
+  }
+
+  // ---- attachments ----
+
+  async createAttachment(
+    attachmentId: string,
+    size: number,
+    uploaderDevice: string,
+    now: number,
+  ): Promise<void> {
+    await this.db
+      .insertInto('attachments')
+      .values({ attachment_id: attachmentId, size, uploader_device: uploaderDevice, created_at: now })
+      .execute();
+  }
+
+  async attachmentSize(attachmentId: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('attachments')
+      .select('size')
+      .where('attachment_id', '=', attachmentId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : parseRow(DbInt, row.size, 'attachment size');
+  }
+
+  // ---- retention ----
+
+  /** See README "Retention". */
+  async sweep(
+    now: number,
+    retention: { maxAgeDays: number; maxItemsPerDevice: number },
+  ): Promise<SweepResult> {
+    const cutoff = now - retention.maxAgeDays * 24 * 60 * 60 * 1000;
+    const expired = await this.db.deleteFrom('mailbox').where('created_at', '<', cutoff).executeTakeFirst();
+
+    let trimmed = 0;
+    const over = await this.db
+      .selectFrom('mailbox')
+      .select((eb) => ['device_id', eb.fn.countAll().as('n')])
+      .groupBy('device_id')
+      .having((eb) => eb.fn.countAll(), '>', retention.maxItemsPerDevice)
+      .execute();
+    for (const o of over) {
+      const deviceId = parseRow(DbText, o.device_id, 'device id');
+      const edge = await this.db
+        .selectFrom('mailbox')
+        .select('id')
+        .where('device_id', '=', deviceId)
+        .orderBy('id', 'desc')
+        .limit(1)
+        .offset(retention.maxItemsPerDevice)
+        .executeTakeFirst();
+      if (edge === undefined) continue;
+      const r = await this.db
+        .deleteFrom('mailbox')
+        .where('device_id', '=', deviceId)
+        .where('id', '<=', parseRow(DbInt, edge.id, 'mailbox id'))
+        .executeTakeFirst();
+      trimmed += Number(r.numDeletedRows);
+    }
+
+    const orphans = await this.db
+      .deleteFrom('messages')
+      .where('created_at', '<', now - IDEMPOTENCY_GRACE_MS)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('mailbox')
+              .select('mailbox.id')
+              .whereRef('mailbox.message_pk', '=', 'messages.message_pk'),
+          ),
+        ),
+      )
+      .executeTakeFirst();
+
+    let other = 0;
+    const count = (r: { numDeletedRows: bigint }) => {
+      other += Number(r.numDeletedRows);
+    };
+    count(await this.db.deleteFrom('challenges').where('expires_at', '<=', now).executeTakeFirst());
+    count(
+      await this.db
+        .deleteFrom('links')
+        .where('expires_at', '<=', now - LINK_KEEP_MS)
+        .executeTakeFirst(),
+    );
+    count(await this.db.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst());
+    count(await this.db.deleteFrom('invites').where('expires_at', '<=', now).executeTakeFirst());
+    return {
+      expiredItems: Number(expired.numDeletedRows),
+      trimmedItems: trimmed,
+      orphanMessages: Number(orphans.numDeletedRows),
+      other,
+    };
+  }
+}
+
+function fromB64url(text: string): Uint8Array {
+  return Buffer.from(text, 'base64url');
+}

@@ -1,0 +1,377 @@
+import {
+  ClientFrame,
+  CloseCode,
+  ErrorCode,
+  Limits,
+  type MailboxItem,
+  PROTOCOL_VERSION,
+  parseUnknown,
+  type ServerFrame,
+  toB64,
+} from '@kolokol/protocol';
+import WebSocket, { type RawData } from 'ws';
+import { type Auth, authenticateToken } from '../auth.ts';
+import type { BusMessage } from '../bus.ts';
+import type { Context } from '../context.ts';
+import { ServerError } from '../errors.ts';
+import { toWire } from '../http/errors.ts';
+
+/** A client sending this many malformed frames is broken or hostile: close it. */
+export const MAX_BAD_FRAMES = 20;
+/** Leave room for the frame's own JSON around the items. */
+const DELIVER_FRAME_BUDGET = Limits.maxFrameBytes - 16 * 1024;
+/** After asking a socket to close, wait this long for the peer before cutting it. */
+const CLOSE_GRACE_MS = 2000;
+
+type State = 'hello' | 'ready' | 'closing';
+
+/**
+ * One WebSocket connection of one device.
+ *
+ * Frames are handled one at a time in arrival order (a promise chain), so a client's sends are
+ * stored in the order it sent them and shutdown can wait for the frame in progress.
+ *
+ * Delivery: the connection keeps the set of mailbox ids it pushed and that are not acknowledged
+ * yet (at most Limits.maxInFlight). Each pump reads the first (in-flight + free window) rows of the
+ * device's mailbox in id order and pushes those it has not pushed. It never keeps a cursor: on
+ * PostgreSQL a lower mailbox id can commit after a higher one (two groups' sends racing), and a
+ * cursor would skip it. Re-reading from the start finds such late rows; the rows it finds also tell
+ * which in-flight ids are gone (acknowledged through another connection of the same device), which
+ * keeps the window from leaking. A group's items are never reordered: its sends hold the group
+ * row's lock until they commit, so their mailbox ids commit in seq order.
+ */
+export class Connection {
+  readonly #ctx: Context;
+  readonly #ws: WebSocket;
+  #state: State = 'hello';
+  #auth: Auth | undefined;
+  #queue: Promise<void> = Promise.resolve();
+  #badFrames = 0;
+  readonly #inflight = new Set<number>();
+  #pumping = false;
+  /** `synced` was sent and nothing new has been pushed since. */
+  #syncedSent = false;
+  #pumpAgain = false;
+  /** The pump stopped because the socket's buffer was full; the next write callback restarts it. */
+  #pausedForBuffer = false;
+  #alive = true;
+  #unsubscribe: (() => void) | undefined;
+  #helloTimer: NodeJS.Timeout | undefined;
+  #slowTimer: NodeJS.Timeout | undefined;
+  #rescanTimer: NodeJS.Timeout | undefined;
+  readonly closed: Promise<void>;
+
+  constructor(ctx: Context, ws: WebSocket) {
+    this.#ctx = ctx;
+    this.#ws = ws;
+    ctx.metrics.sockets.inc();
+    this.closed = new Promise((resolve) => {
+      ws.once('close', () => {
+        this.#cleanup();
+        resolve();
+      });
+    });
+    ws.on('error', (err) => ctx.log.debug({ err: err.message }, 'websocket error'));
+    ws.on('pong', () => {
+      this.#alive = true;
+    });
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    this.#helloTimer = setTimeout(() => {
+      if (this.#state === 'hello') this.close(CloseCode.HelloTimeout, 'hello timeout', 'hello-timeout');
+    }, ctx.config.tuning.helloTimeoutMs);
+  }
+
+  get deviceId(): string | undefined {
+    return this.#auth?.deviceId;
+  }
+
+  /** Called by the server's keepalive timer: a peer that missed the last ping is cut off. */
+  keepalive(): void {
+    if (!this.#alive) {
+      this.#ctx.metrics.closes.inc({ reason: 'dead' });
+      this.#ws.terminate();
+      return;
+    }
+    this.#alive = false;
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.ping();
+  }
+
+  /** Graceful shutdown: take no more frames, finish the one in progress, then close. */
+  async shutdown(): Promise<void> {
+    if (this.#state === 'closing') return this.closed;
+    this.#state = 'closing';
+    await this.#queue;
+    this.close(CloseCode.ServerShutdown, 'server shutting down', 'shutdown');
+    return this.closed;
+  }
+
+  close(code: number, reason: string, metric: string): void {
+    this.#state = 'closing';
+    if (this.#ws.readyState === WebSocket.CLOSED) return;
+    this.#ctx.metrics.closes.inc({ reason: metric });
+    this.#ws.close(code, reason);
+    // A peer that does not read would never see our close frame behind its unread data.
+    setTimeout(() => this.#ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  #cleanup(): void {
+    this.#state = 'closing';
+    this.#ctx.metrics.sockets.dec();
+    this.#unsubscribe?.();
+    clearTimeout(this.#helloTimer);
+    clearTimeout(this.#slowTimer);
+    clearInterval(this.#rescanTimer);
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#state === 'closing') return;
+    const text = isBinary ? undefined : rawText(data);
+    this.#queue = this.#queue
+      .then(() => this.#handle(text))
+      .catch((err: unknown) => this.#fail(undefined, err));
+  }
+
+  async #handle(text: string | undefined): Promise<void> {
+    if (this.#state === 'closing') return;
+    let rid: number | undefined;
+    try {
+      if (text === undefined) throw new ServerError(ErrorCode.BadRequest, 'frames are JSON text');
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (cause) {
+        throw new ServerError(ErrorCode.BadRequest, 'invalid frame: not JSON', { cause });
+      }
+      rid = peekRid(value);
+      const frame = parseUnknown(ClientFrame, value, 'frame');
+      if (this.#state === 'hello') {
+        if (frame.t !== 'hello') {
+          this.#sendError(rid, new ServerError(ErrorCode.BadRequest, 'the first frame must be hello'));
+          this.close(CloseCode.ProtocolError, 'expected hello', 'protocol');
+          return;
+        }
+        await this.#hello(frame.v, frame.token);
+        return;
+      }
+      const auth = this.#auth;
+      if (auth === undefined) return;
+      switch (frame.t) {
+        case 'hello':
+          throw new ServerError(ErrorCode.BadRequest, 'already said hello');
+        case 'ping':
+          this.#send({ t: 'pong', rid: frame.rid });
+          return;
+        case 'ack': {
+          const n = await this.#ctx.store.ack(auth.deviceId, frame.ids);
+          for (const id of frame.ids) this.#inflight.delete(id);
+          this.#ctx.metrics.acked.inc(n);
+          this.pump();
+          return;
+        }
+        case 'send': {
+          const r = await this.#ctx.store.send(auth, frame.msg, Date.now());
+          if (!r.duplicate) {
+            this.#ctx.metrics.accepted.inc({ kind: frame.msg.kind });
+            for (const d of new Set(r.recipients)) this.#ctx.bus.publish(d, { type: 'mailbox' });
+          }
+          this.#send({ t: 'ok', rid: frame.rid, msgId: r.msgId, seq: r.seq, epoch: r.epoch });
+          return;
+        }
+      }
+    } catch (err) {
+      this.#fail(rid, err);
+    }
+  }
+
+  #fail(rid: number | undefined, err: unknown): void {
+    const wire = toWire(err);
+    if (wire.internal) this.#ctx.log.error({ err }, 'websocket frame failed');
+    this.#sendError(rid, err);
+    if (wire.body.error.code === ErrorCode.BadRequest && ++this.#badFrames >= MAX_BAD_FRAMES) {
+      this.close(CloseCode.ProtocolError, 'too many bad frames', 'protocol');
+    }
+  }
+
+  #sendError(rid: number | undefined, err: unknown): void {
+    const { body } = toWire(err);
+    const frame: ServerFrame = { t: 'error', code: body.error.code, message: body.error.message };
+    if (rid !== undefined) frame.rid = rid;
+    if (body.error.details !== undefined) frame.details = body.error.details;
+    this.#send(frame);
+  }
+
+  async #hello(v: number, token: string): Promise<void> {
+    clearTimeout(this.#helloTimer);
+    if (v !== PROTOCOL_VERSION) {
+      this.#sendError(
+        undefined,
+        new ServerError(ErrorCode.UnsupportedVersion, `this server speaks protocol ${PROTOCOL_VERSION}`, {
+          details: { supported: [PROTOCOL_VERSION] },
+        }),
+      );
+      this.close(CloseCode.ProtocolError, 'unsupported version', 'version');
+      return;
+    }
+    let auth: Auth;
+    try {
+      auth = await authenticateToken(this.#ctx, token);
+    } catch (err) {
+      this.#sendError(undefined, err);
+      const code = err instanceof ServerError ? err.code : undefined;
+      const revoked = code === ErrorCode.SessionRevoked || code === ErrorCode.DeviceRevoked;
+      this.close(revoked ? CloseCode.SessionRevoked : CloseCode.Unauthorized, 'unauthorized', 'unauthorized');
+      return;
+    }
+    if (this.#state !== 'hello') return;
+    this.#auth = auth;
+    this.#state = 'ready';
+    this.#unsubscribe = this.#ctx.bus.subscribe(auth.deviceId, (m) => this.#onBus(m));
+    this.#send({
+      t: 'ready',
+      v: PROTOCOL_VERSION,
+      userId: auth.userId,
+      deviceId: auth.deviceId,
+      sessionId: auth.sessionId,
+      serverTime: Date.now(),
+    });
+    const count = await this.#ctx.store.keyPackageCount(auth.deviceId);
+    if (count.oneTime < this.#ctx.config.keyPackageLowWatermark) {
+      this.#send({ t: 'event', event: { type: 'keypackages-low', remaining: count.oneTime } });
+    }
+    this.#rescanTimer = setInterval(() => this.pump(), this.#ctx.config.tuning.rescanMs);
+    this.#rescanTimer.unref();
+    this.pump();
+  }
+
+  #onBus(m: BusMessage): void {
+    if (this.#state !== 'ready') return;
+    switch (m.type) {
+      case 'mailbox':
+        this.pump();
+        return;
+      case 'event':
+        this.#send({ t: 'event', event: m.event });
+        return;
+      case 'session-revoked':
+        if (m.sessionId === this.#auth?.sessionId)
+          this.close(CloseCode.SessionRevoked, 'session revoked', 'revoked');
+        return;
+      case 'device-revoked':
+        this.close(CloseCode.SessionRevoked, 'device revoked', 'revoked');
+        return;
+    }
+  }
+
+  /** Pushes what the window allows; concurrent calls fold into one more round. */
+  pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    this.#pumpLoop()
+      .catch((err: unknown) => this.#ctx.log.error({ err }, 'mailbox pump failed'))
+      .finally(() => {
+        this.#pumping = false;
+      });
+  }
+
+  async #pumpLoop(): Promise<void> {
+    do {
+      this.#pumpAgain = false;
+      const auth = this.#auth;
+      if (this.#state !== 'ready' || auth === undefined) return;
+      if (this.#ws.bufferedAmount > this.#ctx.config.tuning.sendBufferSoftBytes) {
+        this.#pausedForBuffer = true;
+        return;
+      }
+      // In-flight ids plus the free window is never more than the window itself.
+      const limit = Limits.maxInFlight;
+      const rows = await this.#ctx.store.mailbox(auth.deviceId, limit);
+      if (this.#state !== 'ready') return;
+      const present = new Set(rows.map((r) => r.id));
+      const complete = rows.length < limit;
+      const lastId = rows.at(-1)?.id ?? 0;
+      for (const id of this.#inflight) {
+        if (!present.has(id) && (complete || id < lastId)) this.#inflight.delete(id);
+      }
+      const free = Limits.maxInFlight - this.#inflight.size;
+      const fresh = rows.filter((r) => !this.#inflight.has(r.id)).slice(0, Math.max(0, free));
+      if (fresh.length === 0) {
+        this.#maybeSynced(complete, rows);
+        continue;
+      }
+      this.#syncedSent = false;
+      let batch: MailboxItem[] = [];
+      let bytes = 0;
+      for (const r of fresh) {
+        this.#inflight.add(r.id);
+        const item: MailboxItem = { ...r, body: toB64(r.body) };
+        const size = item.body.length + 512;
+        if (batch.length > 0 && bytes + size > DELIVER_FRAME_BUDGET) {
+          this.#send({ t: 'deliver', items: batch });
+          batch = [];
+          bytes = 0;
+        }
+        batch.push(item);
+        bytes += size;
+      }
+      if (batch.length > 0) this.#send({ t: 'deliver', items: batch });
+      this.#ctx.metrics.delivered.inc(fresh.length);
+      this.#maybeSynced(complete, rows);
+    } while (this.#pumpAgain);
+  }
+
+  /**
+   * Says `synced` once each time the device has been sent everything its mailbox holds, so a client
+   * knows it is caught up (the CLI syncs before it acts) without guessing from silence.
+   */
+  #maybeSynced(complete: boolean, rows: readonly { id: number }[]): void {
+    if (this.#syncedSent || !complete) return;
+    if (!rows.every((r) => this.#inflight.has(r.id))) return;
+    this.#syncedSent = true;
+    this.#send({ t: 'synced' });
+  }
+
+  #send(frame: ServerFrame): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    this.#ws.send(JSON.stringify(frame), () => this.#onWritten());
+    this.#watchBuffer();
+  }
+
+  /** A client that stops reading keeps our buffer full; give it slowClientMs, then let it go. */
+  #watchBuffer(): void {
+    const { sendBufferSoftBytes, slowClientMs } = this.#ctx.config.tuning;
+    if (this.#ws.bufferedAmount <= sendBufferSoftBytes || this.#slowTimer !== undefined) return;
+    this.#slowTimer = setTimeout(() => {
+      this.#slowTimer = undefined;
+      if (this.#ws.bufferedAmount > sendBufferSoftBytes)
+        this.close(CloseCode.TooSlow, 'too slow', 'too-slow');
+    }, slowClientMs);
+  }
+
+  #onWritten(): void {
+    if (this.#ws.bufferedAmount > this.#ctx.config.tuning.sendBufferSoftBytes) return;
+    if (this.#slowTimer !== undefined) {
+      clearTimeout(this.#slowTimer);
+      this.#slowTimer = undefined;
+    }
+    if (this.#pausedForBuffer) {
+      this.#pausedForBuffer = false;
+      this.pump();
+    }
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+/** Best effort: the rid of a frame that fails to parse, so that the error can still be matched. */
+function peekRid(v: unknown): number | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const rid: unknown = Reflect.get(v, 'rid');
+  return typeof rid === 'number' && Number.isSafeInteger(rid) && rid >= 0 ? rid : undefined;
+}

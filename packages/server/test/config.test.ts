@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, ServerError } from '../src/index.ts';
+
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+function configError(argv: string[], env: Record<string, string> = {}, file?: string): string {
+  try {
+    loadConfig(argv, env, file);
+  } catch (err) {
+    assert.ok(err instanceof ServerError);
+    assert.equal(err.code, 'CONFIG');
+    return err.message;
+  }
+  assert.fail('expected a config error');
+}
+
+describe('configuration', () => {
+  it('has defaults', () => {
+    const c = loadConfig([], {});
+    assert.equal(c.port, 8080);
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.dataDir, './data');
+    assert.deepEqual(c.storage, { kind: 'sqlite' });
+    assert.equal(c.registration, 'open');
+    assert.deepEqual(c.retention, { maxAgeDays: 30, maxItemsPerDevice: 10000 });
+    assert.equal(c.keyPackageLowWatermark, 10);
+  });
+
+  it('takes flags over environment over file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kolokol-config-'));
+    try {
+      const file = join(dir, 'c.json');
+      writeFileSync(file, JSON.stringify({ port: 1000, name: 'From file', registration: 'invite' }));
+      const c = loadConfig(['--port=3000'], { KOLOKOL_PORT: '2000', KOLOKOL_CONFIG: file });
+      assert.equal(c.port, 3000);
+      assert.equal(c.name, 'From file');
+      assert.equal(c.registration, 'invite');
+      assert.equal(loadConfig([], { KOLOKOL_PORT: '2000' }, file).port, 2000);
+      const pg = loadConfig(['--storage', 'postgres', '--database-url', 'postgres://u@h/db'], {});
+      assert.deepEqual(pg.storage, { kind: 'postgres', url: 'postgres://u@h/db' });
+      writeFileSync(file, JSON.stringify({ colour: 'blue' }));
+      assert.match(configError([], {}, file), /--config .*unknown key "colour"/);
+      writeFileSync(file, '{');
+      assert.match(configError(['--config', file]), /--config \(KOLOKOL_CONFIG\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the bad setting', () => {
+    assert.equal(
+      configError(['--port', 'abc']),
+      'invalid setting --port (KOLOKOL_PORT): must be 0..65535, got "abc"',
+    );
+    assert.match(configError([], { KOLOKOL_PORT: '70000' }), /--port \(KOLOKOL_PORT\)/);
+    assert.match(
+      configError(['--storage', 'mysql']),
+      /--storage \(KOLOKOL_STORAGE\): must be one of sqlite, postgres/,
+    );
+    assert.match(configError(['--storage', 'postgres']), /--database-url \(KOLOKOL_DATABASE_URL\): required/);
+    assert.match(configError(['--registration', 'closed']), /--registration/);
+    assert.match(configError(['--log-level', 'loud']), /--log-level/);
+    assert.match(configError(['--retention-days', '0']), /--retention-days/);
+    assert.match(configError(['--frobnicate']), /unknown option "--frobnicate"/);
+    assert.match(configError(['--port']), /--port .*needs a value/);
+  });
+
+  it('main exits 2 with one line naming the setting, and prints --help', () => {
+    const bad = spawnSync(process.execPath, [main, '--port', 'abc'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr, 'kolokol: invalid setting --port (KOLOKOL_PORT): must be 0..65535, got "abc"\n');
+    const help = spawnSync(process.execPath, [main, '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    for (const flag of [
+      '--port',
+      '--host',
+      '--data',
+      '--config',
+      '--storage',
+      '--database-url',
+      '--registration',
+    ]) {
+      assert.ok(help.stdout.includes(flag), flag);
+    }
+  });
+});
