@@ -39,7 +39,7 @@ export function resolveConfig(config: Partial<ServerConfig> & { dataDir: string 
   };
 }
 
-function storeOptions(config: ResolvedConfig): StoreOptions {
+export function storeOptions(config: ResolvedConfig): StoreOptions {
   if (config.storage.kind === 'postgres') {
     const o: StoreOptions = { kind: 'postgres', url: config.storage.url };
     if (config.storage.schema !== undefined) o.schema = config.storage.schema;

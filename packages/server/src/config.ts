@@ -357,6 +357,7 @@ export function helpText(): string {
   );
   return [
     'Usage: kolokol-server [options]   (npm start -- [options])',
+    '       kolokol-server invite [options]   print a single-use invite code (for --registration invite)',
     '',
     'Every option can also be set by its environment variable or as a key in the --config JSON file.',
     'Precedence: command line > environment > config file > default.',

@@ -2,6 +2,7 @@
  * `npm start` / `kolokol-server`: configuration from flags, environment and an optional JSON
  * file; one plain "listening" line on stdout, JSON logs after it; graceful stop on SIGTERM/SIGINT.
  */
+import { createOperatorInvite } from './admin.ts';
 import { startServer } from './app.ts';
 import { helpText, loadConfig, type ServerConfig } from './config.ts';
 import { ServerError } from './errors.ts';
@@ -12,12 +13,29 @@ if (argv.includes('--help') || argv.includes('-h')) {
   process.exit(0);
 }
 
+// `kolokol-server invite [settings]`: print a single-use invite code (see admin.ts).
+const command = argv[0] === 'invite' ? argv.shift() : undefined;
+
 let config: ServerConfig;
 try {
   config = loadConfig(argv, process.env);
 } catch (err) {
   process.stderr.write(`kolokol: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(2);
+}
+
+if (command === 'invite') {
+  try {
+    const invite = await createOperatorInvite(config);
+    process.stdout.write(`${invite.code}\n`);
+    process.stderr.write(`kolokol: invite valid until ${new Date(invite.expiresAt).toISOString()}\n`);
+    process.exit(0);
+  } catch (err) {
+    process.stderr.write(
+      `kolokol: cannot create invite: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exit(1);
+  }
 }
 
 try {

@@ -90,3 +90,40 @@ describe('configuration', () => {
     }
   });
 });
+
+describe('kolokol-server invite', () => {
+  it('prints a single-use code that an invite-only server accepts', async () => {
+    const { startServer } = await import('../src/index.ts');
+    const { Api, deviceRegistration, keyPair, makeDevice, uniqueName } = await import('./helpers.ts');
+    const dataDir = mkdtempSync(join(tmpdir(), 'kolokol-invite-'));
+    try {
+      const run = spawnSync(process.execPath, [main, 'invite', '--data', dataDir], { encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      const code = run.stdout.trim();
+      assert.match(code, /^[A-Za-z0-9_-]{20,}$/);
+      const server = await startServer({ dataDir, registration: 'invite', logLevel: 'silent' });
+      try {
+        const api = new Api(server.url);
+        const attempt = async (inviteCode?: string): Promise<unknown> => {
+          const identity = keyPair();
+          const body: Record<string, unknown> = {
+            username: uniqueName(),
+            identityKey: identity.publicB64,
+            device: deviceRegistration(makeDevice(identity)),
+          };
+          if (inviteCode !== undefined) body.inviteCode = inviteCode;
+          const res = await api.req('POST', '/v1/accounts', body);
+          return res.status === 200 ? 'ok' : (res.body as { error?: { code?: unknown } }).error?.code;
+        };
+        assert.equal(await attempt(), 'INVITE_REQUIRED');
+        assert.equal(await attempt('not-a-real-code-000000'), 'INVALID_INVITE');
+        assert.equal(await attempt(code), 'ok');
+        assert.equal(await attempt(code), 'INVALID_INVITE', 'an invite works once');
+      } finally {
+        await server.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
