@@ -153,8 +153,17 @@ export async function startServer(
   const sweep = () => {
     sweeping = sweeping
       .then(async () => {
-        const r = await store.sweep(Date.now(), config.retention);
-        log.info({ sweep: r }, 'retention sweep');
+        const now = Date.now();
+        const r = await store.sweep(now, config.retention);
+        const cutoff = now - config.retention.maxAgeDays * 24 * 60 * 60 * 1000;
+        let attachments = 0;
+        for (;;) {
+          const ids = await store.expireAttachments(cutoff);
+          for (const id of ids) rmSync(join(attachmentsDir, id), { force: true });
+          attachments += ids.length;
+          if (ids.length === 0) break;
+        }
+        log.info({ sweep: { ...r, attachments } }, 'retention sweep');
       })
       .catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
   };

@@ -402,5 +402,18 @@ export function runStorageSuite(
       const rows = await store.db.selectFrom('messages').select('kind').where('group_id', '=', g).execute();
       assert.equal(rows.length, 6, 'messages still referenced (or recent) are kept');
     });
+
+    it('retention: expires attachments older than the cutoff, keeps newer ones', async () => {
+      const a = await account();
+      const day = 24 * 60 * 60 * 1000;
+      const [old, fresh] = [id(), id()];
+      await store.createAttachment(old, 10, a.deviceId, now - 40 * day);
+      await store.createAttachment(fresh, 20, a.deviceId, now);
+      const gone = await store.expireAttachments(now - 30 * day);
+      assert.ok(gone.includes(old));
+      assert.ok(!gone.includes(fresh));
+      assert.equal(await store.attachmentSize(old), undefined);
+      assert.equal(await store.attachmentSize(fresh), 20);
+    });
   });
 }

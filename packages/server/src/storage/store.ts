@@ -948,6 +948,22 @@ export class Store {
     return row === undefined ? undefined : parseRow(DbInt, row.size, 'attachment size');
   }
 
+  /**
+   * Forgets attachments uploaded before `cutoff` and returns their ids so the caller can delete
+   * the files. Attachments follow the mailbox retention: past it, no message can point at them.
+   */
+  async expireAttachments(cutoff: number, limit = 1000): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('attachments')
+      .select('attachment_id')
+      .where('created_at', '<', cutoff)
+      .limit(limit)
+      .execute();
+    const ids = rows.map((r) => parseRow(DbText, r.attachment_id, 'attachment id'));
+    if (ids.length > 0) await this.db.deleteFrom('attachments').where('attachment_id', 'in', ids).execute();
+    return ids;
+  }
+
   // ---- retention ----
 
   /** See README "Retention". */
