@@ -49,6 +49,10 @@ export const ClientFrame = z.discriminatedUnion('t', [
       .min(1)
       .max(Limits.maxInFlight * 4),
   }),
+  /**
+   * Keep-alive and catch-up barrier: the server answers `pong` only after it has pushed every
+   * mailbox item committed before the ping arrived (as far as the in-flight window allows).
+   */
   z.object({ t: z.literal('ping'), rid: Rid }),
 ]);
 export type ClientFrame = z.input<typeof ClientFrame>;

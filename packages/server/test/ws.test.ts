@@ -211,6 +211,27 @@ for (const backend of pgProblem === undefined ? (['sqlite', 'postgres'] as const
       for (const x of [a1, b1]) await x.close();
     });
 
+    it('answers a ping only after pushing what was committed before it', async () => {
+      const [a, b] = [await registerUser(s.api), await registerUser(s.api)];
+      const a1 = await WsClient.connect(s.url, a.token);
+      const groupId = await groupOf(a, a1, b);
+      const b1 = await WsClient.connect(s.url, b.token);
+      await b1.items(1);
+      for (let round = 0; round < 20; round++) {
+        assert.equal(
+          (await a1.send({ msgId: rid(), groupId, kind: 'application', epoch: 1, body: b64(`r${round}`) })).t,
+          'ok',
+        );
+        b1.sendRaw({ t: 'ping', rid: 1000 + round });
+        await b1.next((f) => f.t === 'pong' && f.rid === 1000 + round);
+        const deliveries = b1.frames.filter((f) => f.t === 'deliver');
+        assert.equal(deliveries.length, 1, `round ${round}: the item came before the pong`);
+        const items = await b1.items(1);
+        b1.ack(items.map((i) => num(i, 'id')));
+      }
+      for (const x of [a1, b1]) await x.close();
+    });
+
     it('keeps at most Limits.maxInFlight items unacknowledged', async () => {
       const [a, b] = [await registerUser(s.api), await registerUser(s.api)];
       const a1 = await WsClient.connect(s.url, a.token);

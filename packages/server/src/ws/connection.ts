@@ -48,7 +48,7 @@ export class Connection {
   #queue: Promise<void> = Promise.resolve();
   #badFrames = 0;
   readonly #inflight = new Set<number>();
-  #pumping = false;
+  #pumping: Promise<void> | undefined;
   /** `synced` was sent and nothing new has been pushed since. */
   #syncedSent = false;
   #pumpAgain = false;
@@ -159,6 +159,9 @@ export class Connection {
         case 'hello':
           throw new ServerError(ErrorCode.BadRequest, 'already said hello');
         case 'ping':
+          // A pong follows a full pump pass, so every row committed before the ping was pushed
+          // (window permitting) before it: clients use ping + `synced` to know they caught up.
+          await this.#pumpSettled();
           this.#send({ t: 'pong', rid: frame.rid });
           return;
         case 'ack': {
@@ -264,16 +267,24 @@ export class Connection {
 
   /** Pushes what the window allows; concurrent calls fold into one more round. */
   pump(): void {
-    if (this.#pumping) {
+    void this.#pumpSettled();
+  }
+
+  /** Resolves when a pump pass that started after this call has finished. */
+  #pumpSettled(): Promise<void> {
+    if (this.#pumping !== undefined) {
       this.#pumpAgain = true;
-      return;
+      // The running loop takes the request if it has not finished its last round yet; if it has,
+      // the flag is still set when it settles and a new pass starts.
+      return this.#pumping.then(() => (this.#pumpAgain ? this.#pumpSettled() : undefined));
     }
-    this.#pumping = true;
-    this.#pumpLoop()
+    const run = this.#pumpLoop()
       .catch((err: unknown) => this.#ctx.log.error({ err }, 'mailbox pump failed'))
       .finally(() => {
-        this.#pumping = false;
+        this.#pumping = undefined;
       });
+    this.#pumping = run;
+    return run;
   }
 
   async #pumpLoop(): Promise<void> {
