@@ -30,3 +30,31 @@ export {
 } from './mls.ts';
 export { safetyNumber } from './safety.ts';
 export { open, randomBytes, seal } from './sealed.ts';
+export {
+  DEFAULT_MAX_FRAMES_PER_KEY,
+  DEFAULT_REPLAY_WINDOW,
+  DEFAULT_ROTATION_GRACE_MS,
+  type KeyOptions as SFrameKeyOptions,
+  type KeyUsage as SFrameKeyUsage,
+  SFrameContext,
+  type SFrameContextOptions,
+  type SFrameDecrypted,
+} from './sframe/context.ts';
+export {
+  decodeHeader as decodeSFrameHeader,
+  encodeHeader as encodeSFrameHeader,
+  type SFrameHeader,
+} from './sframe/header.ts';
+export {
+  deriveSenderKey,
+  exportSFrameBaseKey,
+  installMlsEpoch,
+  kidFor,
+  type MlsSender,
+  type MlsSFrameEpoch,
+  type MlsSFrameOptions,
+  parseMlsKid,
+  SFRAME_MLS_EXPORTER_LABEL,
+  sframeKeyFromMls,
+} from './sframe/mls.ts';
+export { type SFrameSuite, type SFrameSuiteId, sframeSuite, sframeSuites } from './sframe/suites.ts';

@@ -1,0 +1,295 @@
+/**
+ * The WebSocket half of the wire contract: hello/ready handshake, request/answer by rid,
+ * keep-alive pings, reconnect with backoff. It knows nothing about MLS; frames other than answers
+ * go to `onFrame` in arrival order.
+ */
+import { type ClientFrame, type OutgoingMessage, PROTOCOL_VERSION, ServerFrame } from '@kolokol/protocol';
+import { Backoff, type BackoffOptions } from './backoff.ts';
+import { SdkError } from './errors.ts';
+import type { Transport, WebSocketLike } from './transport.ts';
+import { sleep } from './util.ts';
+
+export type ConnectionState = { state: 'connecting' | 'online' | 'offline'; attempt?: number };
+export type OkFrame = Extract<ServerFrame, { t: 'ok' }>;
+export type ReadyFrame = Extract<ServerFrame, { t: 'ready' }>;
+/** Frames that are not answers to our requests. */
+export type PushFrame = Extract<ServerFrame, { t: 'deliver' | 'synced' | 'event' }>;
+
+export interface ConnectionHooks {
+  token(refresh: boolean): Promise<string>;
+  onFrame(frame: PushFrame): void;
+  onState(state: ConnectionState): void;
+  onReady(ready: ReadyFrame): void;
+  /** The connection stopped for good (revoked): the client must not reconnect. */
+  onFatal(error: SdkError): void;
+  onProtocolError(error: SdkError): void;
+}
+
+export interface ConnectionOptions {
+  backoff?: BackoffOptions;
+  /** How long to wait for an answer to a request before treating the socket as dead. */
+  requestTimeoutMs?: number;
+  pingIntervalMs?: number;
+}
+
+const FATAL = new Set(['SESSION_REVOKED', 'DEVICE_REVOKED', 'UNSUPPORTED_VERSION']);
+const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_SESSION_REVOKED = 4403;
+
+interface Pending {
+  resolve(frame: ServerFrame): void;
+  reject(e: SdkError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class Connection {
+  readonly #url: string;
+  readonly #transport: Transport;
+  readonly #hooks: ConnectionHooks;
+  readonly #backoff: Backoff;
+  readonly #requestTimeout: number;
+  readonly #pingInterval: number;
+  readonly #stop = new AbortController();
+  #ws: WebSocketLike | undefined;
+  #online = false;
+  #rid = 0;
+  readonly #pending = new Map<number, Pending>();
+  #onlineWaiters: { resolve(): void; reject(e: SdkError): void }[] = [];
+  #fatal: SdkError | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(server: string, transport: Transport, hooks: ConnectionHooks, o: ConnectionOptions = {}) {
+    this.#url = `${server.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`;
+    this.#transport = transport;
+    this.#hooks = hooks;
+    this.#backoff = new Backoff(o.backoff);
+    this.#requestTimeout = o.requestTimeoutMs ?? 30_000;
+    this.#pingInterval = o.pingIntervalMs ?? 25_000;
+  }
+
+  get online(): boolean {
+    return this.#online;
+  }
+
+  get stopped(): boolean {
+    return this.#stop.signal.aborted || this.#fatal !== undefined;
+  }
+
+  /** Starts the reconnect loop (once); resolves at the first `ready`. */
+  start(): Promise<void> {
+    if (this.#running === undefined) {
+      this.#running = this.#loop();
+    }
+    return this.whenOnline();
+  }
+
+  stop(): void {
+    if (this.#stop.signal.aborted) return;
+    this.#stop.abort();
+    this.#ws?.close(1000, 'client closed');
+    this.#failAll(new SdkError('CLOSED', 'client closed'));
+  }
+
+  whenOnline(): Promise<void> {
+    if (this.#fatal !== undefined) return Promise.reject(this.#fatal);
+    if (this.#stop.signal.aborted) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    if (this.#online) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#onlineWaiters.push({ resolve, reject }));
+  }
+
+  /** Sends one message; resolves with `ok`, rejects with the wire error (or NETWORK/TIMEOUT). */
+  async send(msg: OutgoingMessage): Promise<OkFrame> {
+    const frame = await this.#request((rid) => ({ t: 'send', rid, msg }));
+    if (frame.t !== 'ok') throw new SdkError('BAD_RESPONSE', `expected ok, got ${frame.t}`);
+    return frame;
+  }
+
+  /** A round trip: every frame the server sent before the pong has arrived once this resolves. */
+  async ping(): Promise<void> {
+    await this.#request((rid) => ({ t: 'ping', rid }));
+  }
+
+  ack(ids: number[]): void {
+    if (ids.length === 0 || !this.#online) return; // unacknowledged items come again: harmless
+    for (let i = 0; i < ids.length; i += 1000) this.#sendFrame({ t: 'ack', ids: ids.slice(i, i + 1000) });
+  }
+
+  async #request(make: (rid: number) => ClientFrame): Promise<ServerFrame> {
+    await this.whenOnline();
+    const rid = ++this.#rid;
+    return new Promise<ServerFrame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(rid);
+        reject(new SdkError('TIMEOUT', 'no answer from the server'));
+        // A socket that stops answering is dead even if TCP has not noticed yet.
+        this.#ws?.close(4000, 'request timeout');
+      }, this.#requestTimeout);
+      this.#pending.set(rid, { resolve, reject, timer });
+      this.#sendFrame(make(rid));
+    });
+  }
+
+  #sendFrame(frame: ClientFrame): void {
+    try {
+      this.#ws?.send(JSON.stringify(frame));
+    } catch {
+      // The close handler fails the pending requests.
+    }
+  }
+
+  #failAll(e: SdkError): void {
+    for (const [rid, p] of this.#pending) {
+      clearTimeout(p.timer);
+      p.reject(e);
+      this.#pending.delete(rid);
+    }
+    if (this.#fatal !== undefined || this.#stop.signal.aborted) {
+      for (const w of this.#onlineWaiters) w.reject(e);
+      this.#onlineWaiters = [];
+    }
+  }
+
+  async #loop(): Promise<void> {
+    let refresh = false;
+    while (!this.stopped) {
+      this.#hooks.onState({ state: 'connecting', attempt: this.#backoff.attempt });
+      try {
+        const token = await this.#hooks.token(refresh);
+        refresh = false;
+        await this.#session(token);
+      } catch (e) {
+        const err = SdkError.from(e, 'NETWORK');
+        if (FATAL.has(err.code)) {
+          this.#fatal = err;
+          this.#online = false;
+          this.#failAll(err);
+          this.#hooks.onState({ state: 'offline' });
+          this.#hooks.onFatal(err);
+          return;
+        }
+        if (err.code === 'UNAUTHORIZED' || err.code === 'CHALLENGE_FAILED') refresh = true;
+      }
+      if (this.stopped) break;
+      this.#hooks.onState({ state: 'offline', attempt: this.#backoff.attempt });
+      await sleep(this.#backoff.next(), this.#stop.signal);
+    }
+    this.#hooks.onState({ state: 'offline' });
+  }
+
+  /** One socket's life: resolves when it closes after `ready`, throws when it fails before. */
+  #session(token: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let ws: WebSocketLike;
+      try {
+        ws = new this.#transport.WebSocket(this.#url);
+      } catch (cause) {
+        reject(new SdkError('NETWORK', 'cannot open WebSocket', { cause }));
+        return;
+      }
+      this.#ws = ws;
+      let ready = false;
+      let errorCode: SdkError | undefined;
+      let pinger: ReturnType<typeof setInterval> | undefined;
+
+      // A server that accepts the socket but never says `ready` must not hang the loop.
+      const helloTimer = setTimeout(() => {
+        if (!ready) ws.close(4000, 'no ready');
+      }, this.#requestTimeout);
+      ws.onopen = () => this.#sendFrame({ t: 'hello', v: PROTOCOL_VERSION, token });
+      ws.onerror = () => {
+        // onclose follows and carries the outcome.
+      };
+      ws.onmessage = (ev) => {
+        if (this.#ws !== ws) return;
+        const frame = this.#parse(ev.data);
+        if (frame === undefined) return;
+        switch (frame.t) {
+          case 'ready':
+            ready = true;
+            clearTimeout(helloTimer);
+            this.#online = true;
+            this.#backoff.reset();
+            this.#hooks.onState({ state: 'online' });
+            this.#hooks.onReady(frame);
+            for (const w of this.#onlineWaiters) w.resolve();
+            this.#onlineWaiters = [];
+            pinger = setInterval(() => {
+              this.ping().catch(() => {});
+            }, this.#pingInterval);
+            return;
+          case 'ok':
+          case 'pong':
+            this.#answer(frame.rid, frame);
+            return;
+          case 'error': {
+            const err = new SdkError(
+              frame.code,
+              frame.message,
+              frame.details ? { details: frame.details } : undefined,
+            );
+            if (frame.rid !== undefined && this.#pending.has(frame.rid)) {
+              this.#answerError(frame.rid, err);
+            } else if (!ready || FATAL.has(err.code) || err.code === 'UNAUTHORIZED') {
+              errorCode = err;
+            } else {
+              this.#hooks.onProtocolError(err);
+            }
+            return;
+          }
+          default:
+            this.#hooks.onFrame(frame);
+        }
+      };
+      ws.onclose = (ev) => {
+        if (this.#ws !== ws) return;
+        this.#ws = undefined;
+        this.#online = false;
+        clearInterval(pinger);
+        clearTimeout(helloTimer);
+        this.#failAll(new SdkError('NETWORK', `connection closed (${ev.code})`));
+        if (errorCode !== undefined) reject(errorCode);
+        else if (ev.code === CLOSE_SESSION_REVOKED)
+          reject(new SdkError('SESSION_REVOKED', 'session revoked'));
+        else if (ev.code === CLOSE_UNAUTHORIZED) reject(new SdkError('UNAUTHORIZED', 'token refused'));
+        else if (!ready) reject(new SdkError('NETWORK', `connection closed before ready (${ev.code})`));
+        else resolve();
+      };
+    });
+  }
+
+  #parse(data: unknown): ServerFrame | undefined {
+    if (typeof data !== 'string') {
+      this.#hooks.onProtocolError(new SdkError('BAD_RESPONSE', 'non-text WebSocket frame'));
+      return undefined;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      this.#hooks.onProtocolError(new SdkError('BAD_RESPONSE', 'WebSocket frame is not JSON'));
+      return undefined;
+    }
+    const r = ServerFrame.safeParse(value);
+    if (!r.success) {
+      this.#hooks.onProtocolError(new SdkError('BAD_RESPONSE', `bad frame: ${r.error.message}`));
+      return undefined;
+    }
+    return r.data;
+  }
+
+  #answer(rid: number, frame: ServerFrame): void {
+    const p = this.#pending.get(rid);
+    if (p === undefined) return;
+    this.#pending.delete(rid);
+    clearTimeout(p.timer);
+    p.resolve(frame);
+  }
+
+  #answerError(rid: number, e: SdkError): void {
+    const p = this.#pending.get(rid);
+    if (p === undefined) return;
+    this.#pending.delete(rid);
+    clearTimeout(p.timer);
+    p.reject(e);
+  }
+}

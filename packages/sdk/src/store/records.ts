@@ -1,0 +1,107 @@
+/**
+ * What the store persists, as zod codecs: `parse` turns the stored JSON form (bytes as base64url)
+ * into the typed form, `z.encode` turns it back. Every read goes through `parse`, because storage
+ * is as untrusted as the network (another version of the app, a browser extension, a bad disk).
+ */
+import { fromB64, toB64 } from '@kolokol/protocol';
+import { z } from 'zod';
+import { MessageBody } from '../envelope.ts';
+
+const B64_RE = /^[A-Za-z0-9_-]*$/;
+export const Bytes = z.codec(
+  z.string().regex(B64_RE),
+  z.custom<Uint8Array>((v) => v instanceof Uint8Array),
+  {
+    decode: (s) => fromB64(s),
+    encode: (b) => toB64(b),
+  },
+);
+
+export const AccountRecord = z.object({
+  userId: z.string(),
+  username: z.string(),
+  displayName: z.string().optional(),
+  server: z.string(),
+  identity: z.object({ publicKey: Bytes, privateKey: Bytes }),
+  device: z.object({
+    deviceId: z.string(),
+    publicKey: Bytes,
+    privateKey: Bytes,
+    issuedAt: z.number().int().nonnegative(),
+    cert: Bytes,
+  }),
+  deviceName: z.string().optional(),
+  createdAt: z.number(),
+});
+export type AccountRecord = z.output<typeof AccountRecord>;
+
+export const SessionRecord = z.object({ token: z.string(), sessionId: z.string(), expiresAt: z.number() });
+export type SessionRecord = z.output<typeof SessionRecord>;
+
+export const KeyPackageRecord = z.object({
+  ref: z.string(),
+  publicBytes: Bytes,
+  privateBytes: Bytes,
+  lastResort: z.boolean(),
+  createdAt: z.number(),
+});
+export type KeyPackageRecord = z.output<typeof KeyPackageRecord>;
+
+export const GroupStateRecord = z.object({
+  groupId: z.string(),
+  epoch: z.number().int().nonnegative(),
+  state: Bytes,
+});
+export type GroupStateRecord = z.output<typeof GroupStateRecord>;
+
+export const UserRef = z.object({ userId: z.string(), username: z.string() });
+export type UserRef = z.output<typeof UserRef>;
+
+export const ConversationRecord = z.object({
+  id: z.string(),
+  kind: z.enum(['direct', 'group']),
+  title: z.string(),
+  members: z.array(UserRef),
+  peer: UserRef.optional(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  /** This device is no longer in the group (left, removed or revoked). */
+  left: z.boolean(),
+  lastSeq: z.number().int(),
+});
+export type ConversationRecord = z.output<typeof ConversationRecord>;
+
+export const MessageRecord = z.object({
+  id: z.string(),
+  conversationId: z.string(),
+  seq: z.number().int().nonnegative(),
+  from: z.object({ userId: z.string(), username: z.string(), deviceId: z.string() }),
+  sentAt: z.number(),
+  receivedAt: z.number(),
+  body: MessageBody,
+  outgoing: z.boolean(),
+});
+export type MessageRecord = z.output<typeof MessageRecord>;
+
+export const OutboxRecord = z.object({
+  msgId: z.string(),
+  conversationId: z.string(),
+  /** Sort key within the conversation: sends leave in this order. */
+  order: z.string(),
+  createdAt: z.number(),
+  /** The plaintext envelope; parsed again with the envelope schema before sending. */
+  envelope: z.unknown(),
+});
+export type OutboxRecord = z.output<typeof OutboxRecord>;
+
+export const PinRecord = z.object({
+  userId: z.string(),
+  username: z.string(),
+  identityKey: Bytes,
+  pinnedAt: z.number(),
+  /** Set when the user compared safety numbers. */
+  verified: z.boolean(),
+});
+export type PinRecord = z.output<typeof PinRecord>;
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

@@ -1,0 +1,228 @@
+/**
+ * The one behaviour suite every Store backend must pass. Each backend's test file calls
+ * `storeSuite(name, factory)`; `reopen` (when given) checks that data survives closing.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AccountRecord, ConversationRecord, MessageRecord } from './records.ts';
+import type { Store } from './store.ts';
+
+export interface StoreFactory {
+  create(): Promise<Store>;
+  /** Closes `store` and opens the same data again (persistent backends only). */
+  reopen?(store: Store): Promise<Store>;
+  cleanup?(): Promise<void>;
+}
+
+const bytes = (...b: number[]) => new Uint8Array(b);
+
+const account: AccountRecord = {
+  userId: 'user_0000001',
+  username: 'alice',
+  server: 'http://127.0.0.1:1',
+  identity: { publicKey: bytes(1, 2, 3), privateKey: bytes(4, 5, 6) },
+  device: {
+    deviceId: 'device_00001',
+    publicKey: bytes(7),
+    privateKey: bytes(8),
+    issuedAt: 5,
+    cert: bytes(9, 10),
+  },
+  createdAt: 1,
+};
+
+const conv = (id: string): ConversationRecord => ({
+  id,
+  kind: 'group',
+  title: `t-${id}`,
+  members: [{ userId: 'user_0000001', username: 'alice' }],
+  createdAt: 1,
+  updatedAt: 2,
+  left: false,
+  lastSeq: 0,
+});
+
+const msg = (conversationId: string, seq: number, text = `m${seq}`): MessageRecord => ({
+  id: `msg_${conversationId}_${seq}`,
+  conversationId,
+  seq,
+  from: { userId: 'user_0000001', username: 'alice', deviceId: 'device_00001' },
+  sentAt: seq,
+  receivedAt: seq,
+  body: { type: 'text', text },
+  outgoing: false,
+});
+
+export function storeSuite(name: string, factory: StoreFactory): void {
+  describe(`Store contract: ${name}`, () => {
+    const withStore = async (fn: (s: Store) => Promise<void>) => {
+      const s = await factory.create();
+      try {
+        await fn(s);
+      } finally {
+        await s.close();
+        await factory.cleanup?.();
+      }
+    };
+
+    it('starts empty', () =>
+      withStore(async (s) => {
+        assert.equal(await s.getAccount(), undefined);
+        assert.equal(await s.getSession(), undefined);
+        assert.deepEqual(await s.listConversations(), []);
+        assert.deepEqual(await s.listMessages('c1'), []);
+        assert.equal(await s.countKeyPackages(), 0);
+        assert.equal(await s.getKv('x'), undefined);
+      }));
+
+    it('round-trips the account with its key bytes', () =>
+      withStore(async (s) => {
+        await s.atomic((w) => w.putAccount(account));
+        const back = await s.getAccount();
+        assert.deepEqual(back, account);
+        assert.ok(back?.identity.privateKey instanceof Uint8Array);
+      }));
+
+    it('stores and deletes the session', () =>
+      withStore(async (s) => {
+        await s.atomic((w) => w.putSession({ token: 'tok_0123456789abcdef', sessionId: 's1', expiresAt: 9 }));
+        assert.equal((await s.getSession())?.token, 'tok_0123456789abcdef');
+        await s.atomic((w) => w.deleteSession());
+        assert.equal(await s.getSession(), undefined);
+      }));
+
+    it('keeps key packages by ref and counts them', () =>
+      withStore(async (s) => {
+        await s.atomic((w) => {
+          for (let i = 0; i < 5; i++)
+            w.putKeyPackage({
+              ref: `ref${i}`,
+              publicBytes: bytes(i),
+              privateBytes: bytes(i, i),
+              lastResort: i === 4,
+              createdAt: i,
+            });
+        });
+        assert.equal(await s.countKeyPackages(), 5);
+        assert.deepEqual((await s.getKeyPackage('ref2'))?.privateBytes, bytes(2, 2));
+        await s.atomic((w) => w.deleteKeyPackage('ref2'));
+        assert.equal(await s.getKeyPackage('ref2'), undefined);
+        assert.equal(await s.countKeyPackages(), 4);
+      }));
+
+    it('lists messages by conversation in seq order, with a latest-N limit', () =>
+      withStore(async (s) => {
+        await s.atomic((w) => {
+          // Written out of order and interleaved across conversations.
+          for (const seq of [10, 2, 7, 100, 1]) w.putMessage(msg('convA', seq));
+          for (const seq of [3, 1]) w.putMessage(msg('convB', seq));
+          w.putMessage(msg('convA-x', 5)); // a conversation id that extends another must not leak in
+        });
+        assert.deepEqual(
+          (await s.listMessages('convA')).map((m) => m.seq),
+          [1, 2, 7, 10, 100],
+        );
+        assert.deepEqual(
+          (await s.listMessages('convA', { limit: 2 })).map((m) => m.seq),
+          [10, 100],
+        );
+        assert.deepEqual(
+          (await s.listMessages('convB')).map((m) => m.seq),
+          [1, 3],
+        );
+        assert.equal((await s.getMessage('convA', 7))?.body.type, 'text');
+        // Same (conversation, seq) overwrites.
+        await s.atomic((w) => w.putMessage(msg('convA', 7, 'edited')));
+        const m7 = await s.getMessage('convA', 7);
+        assert.deepEqual(m7?.body, { type: 'text', text: 'edited' });
+      }));
+
+    it('applies a batch atomically: group state, message, seen marker together', () =>
+      withStore(async (s) => {
+        await s.atomic((w) =>
+          w
+            .putGroupState({ groupId: 'g1', epoch: 3, state: bytes(1, 2) })
+            .putConversation(conv('g1'))
+            .putMessage(msg('g1', 1))
+            .markSeen('dev:msg1'),
+        );
+        assert.equal((await s.getGroupState('g1'))?.epoch, 3);
+        assert.equal(await s.isSeen('dev:msg1'), true);
+        assert.equal(await s.isSeen('dev:msg2'), false);
+        assert.equal((await s.listMessages('g1')).length, 1);
+        assert.equal((await s.getConversation('g1'))?.title, 't-g1');
+        assert.equal((await s.listConversations()).length, 1);
+      }));
+
+    it('keeps the outbox in send order per conversation', () =>
+      withStore(async (s) => {
+        await s.atomic((w) => {
+          for (const [c, order] of [
+            ['c2', '002'],
+            ['c1', '003'],
+            ['c1', '001'],
+            ['c2', '001'],
+          ] as const)
+            w.putOutbox({
+              msgId: `${c}-${order}`,
+              conversationId: c,
+              order,
+              createdAt: 0,
+              envelope: { v: 1 },
+            });
+        });
+        assert.deepEqual(
+          (await s.listOutbox('c1')).map((o) => o.order),
+          ['001', '003'],
+        );
+        assert.equal((await s.listOutbox()).length, 4);
+        await s.atomic((w) => w.deleteOutbox({ conversationId: 'c1', order: '001' }));
+        assert.deepEqual(
+          (await s.listOutbox('c1')).map((o) => o.msgId),
+          ['c1-003'],
+        );
+      }));
+
+    it('pins identity keys', () =>
+      withStore(async (s) => {
+        await s.atomic((w) =>
+          w.putPin({ userId: 'u2', username: 'bob', identityKey: bytes(5, 5), pinnedAt: 1, verified: false }),
+        );
+        assert.deepEqual((await s.getPin('u2'))?.identityKey, bytes(5, 5));
+        assert.equal((await s.listPins()).length, 1);
+      }));
+
+    it('stores free-form kv values', () =>
+      withStore(async (s) => {
+        await s.setKv('cursor', { conv: 'c1', seq: 4 });
+        assert.deepEqual(await s.getKv('cursor'), { conv: 'c1', seq: 4 });
+        await s.atomic((w) => w.deleteKv('cursor'));
+        assert.equal(await s.getKv('cursor'), undefined);
+      }));
+
+    it('refuses corrupt records on read instead of returning them', () =>
+      withStore(async (s) => {
+        const raw = s as unknown as { rawWrite?: (ops: unknown[]) => Promise<void> };
+        if (raw.rawWrite === undefined) return;
+        await raw.rawWrite([{ op: 'put', col: 'conversations', key: 'bad', value: '{"id":1}' }]);
+        await assert.rejects(s.getConversation('bad'), /invalid/);
+      }));
+
+    if (factory.reopen !== undefined) {
+      const reopen = factory.reopen.bind(factory);
+      it('keeps data across close and reopen', async () => {
+        let s = await factory.create();
+        try {
+          await s.atomic((w) => w.putAccount(account).putMessage(msg('c1', 1)).markSeen('k'));
+          s = await reopen(s);
+          assert.deepEqual(await s.getAccount(), account);
+          assert.equal((await s.listMessages('c1')).length, 1);
+          assert.equal(await s.isSeen('k'), true);
+        } finally {
+          await s.close();
+          await factory.cleanup?.();
+        }
+      });
+    }
+  });
+}
