@@ -1144,6 +1144,38 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     this.#acks = [];
     this.#caughtUp = false;
     this.#spawn(() => this.#topUpKeyPackages());
+    this.#spawn(() => this.#reconcileOwnDevices());
+  }
+
+  /**
+   * `device-added` and `device-revoked` reach only devices that are online when they happen. So on
+   * every connection, once caught up, compare the account's active devices with our groups: add
+   * the missing ones, remove the revoked ones. This is what lets a device linked while all the
+   * others were offline (a CLI that ran `link-code` and exited) join every conversation later.
+   */
+  async #reconcileOwnDevices(): Promise<void> {
+    if (!this.#caughtUp) await new Promise<void>((resolve) => this.#syncWaiters.push(resolve));
+    if (this.#closed) return;
+    const active = new Set((await this.devices()).map((d) => d.deviceId));
+    const missing = new Set<string>();
+    const revoked = new Set<string>();
+    for (const conv of await this.#store.listConversations()) {
+      if (conv.left) continue;
+      const g = await this.#group(conv.id);
+      if (g === undefined) continue;
+      const present = new Set(
+        g
+          .members()
+          .filter((m) => m.userId === this.userId)
+          .map((m) => m.deviceId),
+      );
+      for (const d of active) if (!present.has(d)) missing.add(d);
+      for (const d of present) if (!active.has(d)) revoked.add(d);
+    }
+    for (const d of revoked) await this.#removeDeviceEverywhere(d);
+    // One pass adds every missing device of ours to every group (see #addOwnDeviceEverywhere).
+    const first = missing.values().next();
+    if (!first.done) await this.#addOwnDeviceEverywhere(first.value);
   }
 
   #onFatal(e: SdkError): void {

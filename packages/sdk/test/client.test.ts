@@ -289,6 +289,34 @@ describe('KolokolClient against a real server', () => {
     assert.ok(!texts(await alice2.messages(direct.id)).includes('laptop gone'));
   });
 
+  it('a device linked while every other device was offline joins the groups when one comes back', async () => {
+    const carolStore = new MemoryStore();
+    const carol = track(
+      await KolokolClient.register({ server: server.url, username: 'dora', store: carolStore, backoff }),
+      'carol',
+    );
+    await carol.connect();
+    await carol.sync();
+    const group = await carol.createGroup('offline link', ['bob']);
+    const code = await carol.createLinkCode();
+    await carol.close(); // like a CLI that printed the code and exited: nobody hears device-added
+    const carol2 = track(
+      await KolokolClient.link({ server: server.url, code, store: new MemoryStore(), backoff }),
+      'carol2',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!(await carol2.conversations()).some((c) => c.id === group.id), 'nobody could add it yet');
+    const back = track(await KolokolClient.open({ store: carolStore, backoff }), 'carol again');
+    await back.connect();
+    await eventually([back, carol2], async () =>
+      (await carol2.conversations()).some((c) => c.id === group.id && !c.left),
+    );
+    await bob.sendText(group.id, 'hello both carols');
+    await eventually([carol2], async () =>
+      texts(await carol2.messages(group.id)).includes('hello both carols'),
+    );
+  });
+
   it('reconnects after the socket drops; a send made while offline goes out once, in order', async () => {
     const base = defaultTransport();
     const sockets: WebSocketLike[] = [];
