@@ -1,27 +1,14 @@
 /** Small byte helpers shared inside the package (not exported from index.ts). */
 
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+export { equalBytes as bytesEqual } from '@noble/ciphers/utils.js';
+// From noble (audited): concatenation, and a comparison whose time depends on the length only, used
+// where a comparison touches key material or MACs.
+export { concatBytes } from '@noble/hashes/utils.js';
 
 /**
- * Constant-time in the contents (not the length): used where a comparison touches key material
- * or MACs, so timing does not reveal how many leading bytes matched.
+ * noble's randomBytes refuses more than 65536 bytes (the Web Crypto quota per call); sealed link
+ * bundles and tests need more, so fill in chunks.
  */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return diff === 0;
-}
-
-/** crypto.getRandomValues refuses more than 65536 bytes per call, so fill in chunks. */
 export function randomBytes(n: number): Uint8Array {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`randomBytes: bad length ${n}`);
   const out = new Uint8Array(n);
