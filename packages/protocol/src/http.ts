@@ -169,6 +169,55 @@ export const AttachmentResponse = z.object({
 });
 export type AttachmentResponse = z.infer<typeof AttachmentResponse>;
 
+// Chunked uploads (auth), for upload progress and cancel (fetch cannot report upload progress):
+// POST /v1/attachments/uploads {size} -> UploadResponse; PUT /v1/attachments/uploads/:uploadId?offset=N
+// (octet-stream chunk of at most chunkSize bytes, N must equal the bytes received so far) ->
+// UploadProgress; POST /v1/attachments/uploads/:uploadId/complete -> AttachmentResponse;
+// DELETE /v1/attachments/uploads/:uploadId cancels. Unfinished uploads expire after 24 h.
+export const UploadId = z
+  .string()
+  .min(8)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'uploadId must be url-safe');
+export const CreateUploadRequest = z.object({ size: z.number().int().positive() });
+export type CreateUploadRequest = z.input<typeof CreateUploadRequest>;
+export const UploadResponse = z.object({
+  uploadId: UploadId,
+  attachmentId: AttachmentId,
+  chunkSize: z.number().int().positive(),
+  expiresAt: Millis,
+});
+export type UploadResponse = z.infer<typeof UploadResponse>;
+export const UploadOffsetQuery = z.object({
+  offset: z
+    .string()
+    .regex(/^\d{1,16}$/, 'offset must be a non-negative integer')
+    .transform(Number),
+});
+export const UploadProgress = z.object({ received: z.number().int().nonnegative() });
+export type UploadProgress = z.infer<typeof UploadProgress>;
+
+// DELETE /v1/accounts/me (auth): deletes the account, its devices, sessions, key packages,
+// mailboxes, push subscriptions and group memberships. The username stays reserved for a
+// quarantine period (see the server README) and then becomes free.
+
+// Web Push (RFC 8030/8291/8292). GET /v1/push/vapid (no auth) -> VapidResponse, or NOT_FOUND when
+// the server has push disabled; PUT /v1/push/subscription (auth) stores the subscription of the
+// calling device (one per device, replaced); DELETE /v1/push/subscription removes it. Pushes carry
+// no message content: at most {"t":"wake"}.
+export const VapidResponse = z.object({ publicKey: z.string().min(1).max(200) });
+export type VapidResponse = z.infer<typeof VapidResponse>;
+export const PushSubscriptionRequest = z.object({
+  endpoint: z.url({ protocol: /^https?$/ }).max(2048),
+  keys: z.object({
+    /** The user agent's P-256 public key, uncompressed point, base64url. */
+    p256dh: b64Exact(65),
+    /** The 16-byte auth secret, base64url. */
+    auth: b64Exact(16),
+  }),
+});
+export type PushSubscriptionRequest = z.input<typeof PushSubscriptionRequest>;
+
 // POST /v1/invites (auth): a single-use invite code, for servers with invite-only registration.
 export const InviteResponse = z.object({ code: z.string(), expiresAt: Millis });
 export type InviteResponse = z.infer<typeof InviteResponse>;

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   b64,
   ClientFrame,
+  CreateUploadRequest,
   deviceCertTbs,
   ErrorCode,
   errorCodes,
@@ -11,11 +12,13 @@ import {
   httpStatusOf,
   loginTbs,
   ProtocolError,
+  PushSubscriptionRequest,
   parseJson,
   parseUnknown,
   RegisterRequest,
   ServerFrame,
   toB64,
+  UploadOffsetQuery,
   Username,
 } from './index.ts';
 
@@ -89,6 +92,53 @@ describe('frames', () => {
       () => parseUnknown(RegisterRequest, { username: 'alice', identityKey: 'x', device: {} }),
       (e: unknown) =>
         e instanceof ProtocolError && /identityKey/.test(e.message) && /device\.deviceId/.test(e.message),
+    );
+  });
+});
+
+describe('new bodies and frames', () => {
+  const base = {
+    msgId: 'AAAAAAAAAAAAAAAAAAAAAA',
+    groupId: 'BBBBBBBBBBBBBBBBBBBBBB',
+    kind: 'application',
+    epoch: 3,
+    body: toB64(new Uint8Array([1, 2, 3])),
+  };
+  test('send frames without `ephemeral` still parse; with it too', () => {
+    assert.equal(parseUnknown(ClientFrame, { t: 'send', rid: 1, msg: base }).t, 'send');
+    const f = parseUnknown(ClientFrame, { t: 'send', rid: 1, msg: { ...base, ephemeral: true } });
+    assert.ok(f.t === 'send' && f.msg.ephemeral === true);
+    assert.throws(() => parseUnknown(ClientFrame, { t: 'send', rid: 1, msg: { ...base, ephemeral: 'yes' } }));
+  });
+  test('ephemeral server frames and account-deleted events parse', () => {
+    const item = { ...base, sender: { userId: 'CCCCCCCCCCCC', deviceId: 'DDDDDDDDDDDD' }, sentAt: 5 };
+    const { kind: _k, ...rest } = item;
+    assert.equal(parseUnknown(ServerFrame, { t: 'ephemeral', item: rest }).t, 'ephemeral');
+    const ev = parseUnknown(ServerFrame, {
+      t: 'event',
+      event: { type: 'account-deleted', userId: 'CCCCCCCCCCCC' },
+    });
+    assert.equal(ev.t, 'event');
+  });
+  test('upload bodies', () => {
+    assert.equal(parseUnknown(CreateUploadRequest, { size: 10 }).size, 10);
+    assert.throws(() => parseUnknown(CreateUploadRequest, { size: 0 }));
+    assert.equal(parseUnknown(UploadOffsetQuery, { offset: '1024' }).offset, 1024);
+    assert.throws(() => parseUnknown(UploadOffsetQuery, { offset: '-1' }));
+    assert.throws(() => parseUnknown(UploadOffsetQuery, {}));
+  });
+  test('push subscriptions need an http(s) endpoint, a 65-byte P-256 key and a 16-byte secret', () => {
+    const good = {
+      endpoint: 'https://push.example/abc',
+      keys: { p256dh: toB64(new Uint8Array(65).fill(4)), auth: toB64(new Uint8Array(16)) },
+    };
+    assert.equal(parseUnknown(PushSubscriptionRequest, good).endpoint, good.endpoint);
+    assert.throws(() => parseUnknown(PushSubscriptionRequest, { ...good, endpoint: 'file:///etc/passwd' }));
+    assert.throws(() =>
+      parseUnknown(PushSubscriptionRequest, {
+        ...good,
+        keys: { ...good.keys, auth: toB64(new Uint8Array(8)) },
+      }),
     );
   });
 });

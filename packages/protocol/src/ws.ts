@@ -36,6 +36,11 @@ export const OutgoingMessage = z.object({
   adds: z.array(MemberRef).max(Limits.maxGroupMembers).optional(),
   removes: z.array(DeviceId).max(Limits.maxGroupMembers).optional(),
   welcome: Body.optional(),
+  /**
+   * Application messages only (typing indicators): fanned out to the member devices connected at
+   * this moment, never stored in a mailbox; answered `ok` with seq 0. Offline devices never see it.
+   */
+  ephemeral: z.boolean().optional(),
 });
 export type OutgoingMessage = z.input<typeof OutgoingMessage>;
 
@@ -72,10 +77,23 @@ export const MailboxItem = z.object({
 });
 export type MailboxItem = z.infer<typeof MailboxItem>;
 
+/** An ephemeral application message pushed to a connected device: no mailbox id, no ack, no seq. */
+export const EphemeralItem = z.object({
+  msgId: MessageId,
+  groupId: GroupId,
+  epoch: Epoch,
+  body: z.string(),
+  sender: MemberRef,
+  sentAt: Millis,
+});
+export type EphemeralItem = z.infer<typeof EphemeralItem>;
+
 export const ServerEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('keypackages-low'), remaining: z.number().int().nonnegative() }),
   z.object({ type: z.literal('device-added'), userId: UserId, deviceId: DeviceId }),
   z.object({ type: z.literal('device-revoked'), userId: UserId, deviceId: DeviceId }),
+  /** Sent to the connected devices that shared a group with an account when it was deleted. */
+  z.object({ type: z.literal('account-deleted'), userId: UserId }),
 ]);
 export type ServerEvent = z.infer<typeof ServerEvent>;
 
@@ -105,6 +123,8 @@ export const ServerFrame = z.discriminatedUnion('t', [
   z.object({ t: z.literal('deliver'), items: z.array(MailboxItem) }),
   z.object({ t: z.literal('event'), event: ServerEvent }),
   z.object({ t: z.literal('pong'), rid: Rid }),
+  /** An ephemeral message (see OutgoingMessage.ephemeral): not acknowledged, not redelivered. */
+  z.object({ t: z.literal('ephemeral'), item: EphemeralItem }),
   /**
    * The server has pushed every mailbox item that was waiting: sent once the backlog is out after
    * `ready`, and again each time the push loop runs dry. Lets a client know it is caught up.

@@ -28,6 +28,7 @@ import {
   verifyDeviceCert,
 } from '@kolokol/crypto';
 import {
+  type EphemeralItem,
   fromB64,
   type MailboxItem,
   normalizeUsername,
@@ -46,28 +47,58 @@ import {
   type AttachmentRef,
   bodyOf,
   decodeEnvelope,
+  Emoji,
   type Envelope,
   Envelope as EnvelopeSchema,
   encodeEnvelope,
+  type SystemEvent,
 } from './envelope.ts';
 import { SdkError } from './errors.ts';
 import { TypedEmitter } from './events.ts';
 import { HttpApi } from './http.ts';
 import { decodeLinkBundle, encodeLinkBundle, formatLinkCode, LINK_AAD, parseLinkCode } from './link.ts';
-import type {
-  AccountRecord,
-  ConversationRecord,
-  MessageRecord,
-  OutboxRecord,
-  UserRef,
+import {
+  type AccountRecord,
+  type ContactRecord,
+  type ConversationRecord,
+  type ConversationStateRecord,
+  type MessageRecord,
+  type MessageStatus,
+  type OutboxRecord,
+  type PinRecord,
+  type ProfileRecord,
+  type SettingsRecord,
+  SettingsRecord as SettingsSchema,
+  type UserRef,
 } from './store/records.ts';
 import type { Store, StoreWriter } from './store/store.ts';
 import { defaultTransport, type Transport } from './transport.ts';
 import { KeyedMutex, newId, SerialQueue, sleep } from './util.ts';
 
 export type StoredMessage = MessageRecord;
-export type Conversation = ConversationRecord;
-export type { AttachmentRef, ConnectionState };
+/** The stored conversation plus its UI state and, for a direct chat, whether the peer is verified. */
+export type Conversation = ConversationRecord & {
+  unread: number;
+  lastMessage?: { text: string; at: number; from: string };
+  draft?: string;
+  verified?: boolean;
+  muted?: boolean;
+};
+export type Settings = SettingsRecord;
+export interface Profile {
+  userId: string;
+  username: string;
+  displayName?: string;
+  avatar?: AttachmentRef;
+}
+export interface Contact {
+  userId: string;
+  username: string;
+  displayName?: string;
+  verified: boolean;
+  addedAt: number;
+}
+export type { AttachmentRef, ConnectionState, MessageStatus };
 
 export interface DeviceInfo {
   deviceId: string;
@@ -96,6 +127,14 @@ export const ClientEvent = {
   DeviceAdded: 'deviceAdded',
   DeviceRevoked: 'deviceRevoked',
   IdentityChanged: 'identityChanged',
+  /** A pinned user's identity key changed: their verification is cleared and a notice inserted. */
+  SafetyNumberChanged: 'safetyNumberChanged',
+  /** A stored message changed: edit, delete, reaction, or delivery/read status. */
+  MessageUpdated: 'messageUpdated',
+  /** Someone started or stopped typing (ephemeral; expire it yourself after a few seconds). */
+  Typing: 'typing',
+  /** A user's shared profile changed (ours too). */
+  Profile: 'profile',
   Error: 'error',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
@@ -109,6 +148,10 @@ export interface ClientEvents {
   deviceRevoked: [{ userId: string; deviceId: string }];
   /** The server now shows another identity key for a pinned user; the pinned key stays in force. */
   identityChanged: [{ userId: string; username: string; pinnedKey: Uint8Array; serverKey: Uint8Array }];
+  safetyNumberChanged: [{ userId: string; conversationIds: string[] }];
+  messageUpdated: [StoredMessage];
+  typing: [{ conversationId: string; userId: string; typing: boolean }];
+  profile: [Profile];
   error: [SdkError];
 }
 
@@ -127,6 +170,53 @@ const KP_LOW = 50;
 const MAX_BUFFERED = 2000;
 const EPOCH_WAIT_MS = 30_000;
 const MAX_COMMIT_ATTEMPTS = 8;
+
+const TYPING_THROTTLE_MS = 3000;
+/** Ephemeral messages between two durable sends in one epoch (receivers skip at most 200). */
+const EPHEMERAL_CAP = 150;
+/** How far back receipts and markRead look for messages. */
+const RECEIPT_SCAN = 500;
+
+/** The lock for read-modify-write of a conversation's messages and UI state. */
+const stateLock = (conversationId: string) => `state:${conversationId}`;
+const STATUS_RANK: Record<MessageStatus, number> = { sending: 0, sent: 1, delivered: 2, read: 3 };
+const statusRank = (s: MessageStatus | undefined): number => (s === undefined ? 0 : STATUS_RANK[s]);
+
+function previewOf(m: StoredMessage): string {
+  if (m.deleted === true) return 'message deleted';
+  switch (m.body.type) {
+    case 'text':
+      return m.body.text;
+    case 'attachment':
+      return m.body.attachment.name;
+    case 'system':
+      return m.body.event;
+  }
+}
+
+function withLastMessage(s: ConversationStateRecord, m: StoredMessage): ConversationStateRecord {
+  if (s.lastMessage !== undefined && s.lastMessage.at > m.sentAt) return s;
+  return {
+    ...s,
+    lastMessage: { text: previewOf(m), at: m.sentAt, from: m.from.userId },
+    lastMessageId: m.id,
+  };
+}
+
+function profileOf(r: ProfileRecord): Profile {
+  return {
+    userId: r.userId,
+    username: r.username,
+    ...(r.displayName === undefined ? {} : { displayName: r.displayName }),
+    ...(r.avatar === undefined ? {} : { avatar: r.avatar }),
+  };
+}
+
+/** A change computed before a transaction: its writes, and its events once it committed. */
+interface Effect {
+  write(w: StoreWriter): void;
+  emit(): void;
+}
 
 const Hint = z.object({ kind: z.enum(['direct', 'group']), title: z.string() });
 const hintKey = (groupId: string) => `conversation-hint:${groupId}`;
@@ -172,6 +262,11 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   #connecting: Promise<void> | undefined;
   #closed = false;
   #outboxCounter = 0;
+  #systemCounter = 0;
+  /** Incoming message ids per conversation since the last deliver frame: delivery receipts. */
+  #pendingDelivered = new Map<string, string[]>();
+  readonly #typing = new Map<string, { typing: boolean; at: number }>();
+  readonly #ephemeralCount = new Map<string, { epoch: number; n: number }>();
 
   private constructor(i: Internals) {
     super();
@@ -386,9 +481,12 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   // ---------------------------------------------------------------------------------------------
   // Conversations
 
+  /** Without hidden ones (started by blocked users), most recently changed first. */
   async conversations(): Promise<Conversation[]> {
-    const all = await this.#store.listConversations();
-    return all.sort((a, b) => b.updatedAt - a.updatedAt);
+    const all = (await this.#store.listConversations()).filter((c) => c.hidden !== true);
+    const views = await Promise.all(all.map((c) => this.#view(c)));
+    const at = (c: Conversation) => Math.max(c.updatedAt, c.lastMessage?.at ?? 0);
+    return views.sort((a, b) => at(b) - at(a));
   }
 
   async messages(conversationId: string, opts?: { limit?: number }): Promise<StoredMessage[]> {
@@ -403,7 +501,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     const existing = (await this.#store.listConversations()).find(
       (c) => c.kind === 'direct' && !c.left && c.peer?.userId === peer.userId,
     );
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) return this.#view(existing);
     return this.#createConversation('direct', '', [peer]);
   }
 
@@ -449,40 +547,585 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     await this.#markLeft(conv.id);
   }
 
-  async sendText(conversationId: string, text: string): Promise<StoredMessage> {
-    const result = await this.#enqueueEnvelope(conversationId, { v: 1, type: 'text', text });
+  async sendText(conversationId: string, text: string, opts?: { replyTo?: string }): Promise<StoredMessage> {
+    const replyTo = opts?.replyTo;
+    if (replyTo !== undefined && (await this.#store.getMessageById(conversationId, replyTo)) === undefined)
+      throw new SdkError('NOT_FOUND_LOCAL', `no message ${replyTo} to reply to`);
+    const result = await this.#enqueueEnvelope(conversationId, {
+      v: 1,
+      type: 'text',
+      text,
+      ...(replyTo === undefined ? {} : { replyTo }),
+    });
     if (result === undefined) throw new SdkError('INTERNAL', 'text message stored no history entry');
     return result;
   }
 
+  /**
+   * Encrypts, uploads in chunks (progress per chunk; `signal` cancels and deletes the partial
+   * upload, rejecting with ABORTED), then sends the reference. The third argument may also be a
+   * bare progress callback (the older signature).
+   */
   async sendAttachment(
     conversationId: string,
     file: { name: string; mime: string; bytes: Uint8Array },
-    onProgress?: (sent: number, total: number) => void,
+    opts?:
+      | ((sent: number, total: number) => void)
+      | { onProgress?: (sent: number, total: number) => void; signal?: AbortSignal },
   ): Promise<StoredMessage> {
     await this.#liveConversation(conversationId);
-    const enc = encryptAttachment(file.bytes);
-    onProgress?.(0, enc.blob.length);
-    // fetch has no upload progress; we report the start and the end of the one request.
-    const up = await this.#api.uploadAttachment(enc.blob);
-    onProgress?.(enc.blob.length, enc.blob.length);
-    const result = await this.#enqueueEnvelope(conversationId, {
+    const o = typeof opts === 'function' ? { onProgress: opts } : (opts ?? {});
+    const ref = await this.#uploadEncrypted(file, o);
+    if (o.signal?.aborted === true) throw new SdkError('ABORTED', 'upload cancelled');
+    const result = await this.#enqueueEnvelope(conversationId, { v: 1, type: 'attachment', ...ref });
+    if (result === undefined) throw new SdkError('INTERNAL', 'attachment stored no history entry');
+    return result;
+  }
+
+  /** Streams the blob (progress against its size), checks its digest, decrypts. */
+  async downloadAttachment(
+    ref: AttachmentRef,
+    opts?: { onProgress?: (received: number, total: number) => void; signal?: AbortSignal },
+  ): Promise<Uint8Array> {
+    const blob = await this.#api.downloadAttachment(ref.attachmentId, {
+      onProgress: opts?.onProgress,
+      signal: opts?.signal,
+      // nonce + ciphertext + tag, when the response has no Content-Length
+      expected: ref.size + 28,
+    });
+    return decryptAttachment(blob, fromB64(ref.key), fromB64(ref.digest));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Rich messages
+
+  /** Your one reaction to a message (any author); null takes it back. */
+  async react(conversationId: string, messageId: string, emoji: string | null): Promise<void> {
+    if (emoji !== null && !Emoji.safeParse(emoji).success)
+      throw new SdkError('INVALID_ARGUMENT', 'emoji: 1-32 characters, or null');
+    const m = await this.#messageOrThrow(conversationId, messageId);
+    if (m.deleted === true || m.body.type === 'system')
+      throw new SdkError('INVALID_ARGUMENT', 'cannot react to this message');
+    await this.#enqueueEnvelope(conversationId, { v: 1, type: 'reaction', target: messageId, emoji });
+  }
+
+  /** Only your own text messages; the others see the new text and `editedAt`. */
+  async editMessage(conversationId: string, messageId: string, text: string): Promise<void> {
+    const m = await this.#messageOrThrow(conversationId, messageId);
+    if (m.from.userId !== this.userId)
+      throw new SdkError('FORBIDDEN', 'only your own messages can be edited');
+    if (m.deleted === true || m.body.type !== 'text')
+      throw new SdkError('INVALID_ARGUMENT', 'only text messages that are not deleted can be edited');
+    await this.#enqueueEnvelope(conversationId, { v: 1, type: 'edit', target: messageId, text });
+  }
+
+  /** Only your own messages; everyone (your other devices too) keeps a "message deleted" tombstone. */
+  async deleteForEveryone(conversationId: string, messageId: string): Promise<void> {
+    const m = await this.#messageOrThrow(conversationId, messageId);
+    if (m.from.userId !== this.userId)
+      throw new SdkError('FORBIDDEN', 'only your own messages can be deleted');
+    if (m.deleted === true) return;
+    if (m.body.type === 'system') throw new SdkError('INVALID_ARGUMENT', 'system notices are local');
+    await this.#enqueueEnvelope(conversationId, { v: 1, type: 'delete', target: messageId });
+  }
+
+  /**
+   * Unread to 0; with readReceipts on, a read receipt for the newest incoming message is queued
+   * (sent in the background, durably: it goes out when the connection is back).
+   */
+  async markRead(conversationId: string): Promise<void> {
+    const conv = await this.#liveConversationOrAny(conversationId);
+    const settings = await this.#store.getSettings();
+    let receiptFor: string | undefined;
+    await this.#locks.with(stateLock(conv.id), async () => {
+      const state = await this.#store.getConversationState(conv.id);
+      const recent = await this.#store.listMessages(conv.id, { limit: RECEIPT_SCAN });
+      const newest = recent.findLast((m) => !m.outgoing && m.body.type !== 'system');
+      if (settings.readReceipts && newest !== undefined && newest.id !== state.readReceiptFor && !conv.left)
+        receiptFor = newest.id;
+      await this.#store.atomic((w) =>
+        w.putConversationState(conv.id, {
+          ...state,
+          unread: 0,
+          ...(receiptFor === undefined ? {} : { readReceiptFor: receiptFor }),
+        }),
+      );
+    });
+    this.#emitConversation(conv);
+    const id = receiptFor;
+    if (id !== undefined)
+      this.#spawn(async () => {
+        await this.#enqueueEnvelope(conv.id, { v: 1, type: 'receipt', kind: 'read', ids: [id] });
+      });
+  }
+
+  /**
+   * Ephemeral (only devices online now see it), throttled: `true` at most every 3 s while typing,
+   * `false` only after a `true`. Receivers should expire an indicator after ~6 s without news.
+   */
+  async setTyping(conversationId: string, typing: boolean): Promise<void> {
+    if (!(await this.#store.getSettings()).typingIndicators) return;
+    const last = this.#typing.get(conversationId);
+    const now = Date.now();
+    if (typing && last?.typing === true && now - last.at < TYPING_THROTTLE_MS) return;
+    if (!typing && last?.typing !== true) return;
+    this.#typing.set(conversationId, { typing, at: now });
+    await this.#sendEphemeral(conversationId, { v: 1, type: 'typing', typing });
+  }
+
+  async setDraft(conversationId: string, text: string): Promise<void> {
+    await this.#updateState(conversationId, (s) => {
+      const { draft: _d, ...rest } = s;
+      return text === '' ? rest : { ...rest, draft: text };
+    });
+  }
+
+  /** Local: the app decides what muted means (no notification). */
+  async setMuted(conversationId: string, muted: boolean): Promise<void> {
+    await this.#updateState(conversationId, (s) => ({ ...s, muted }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Profiles, contacts, blocking, settings
+
+  /**
+   * Changes the profile shared end-to-end: stored here, then sent as a `profile` envelope to every
+   * conversation (in the background; new conversations get it when they are created or joined).
+   * `avatar: null` removes it; the avatar travels as an encrypted attachment.
+   */
+  async setProfile(p: {
+    displayName?: string;
+    avatar?: { mime: string; bytes: Uint8Array } | null;
+  }): Promise<void> {
+    const current = await this.myProfile();
+    let displayName = p.displayName === undefined ? current.displayName : p.displayName.trim();
+    if (displayName === '') displayName = undefined;
+    if (displayName !== undefined && displayName.length > 64)
+      throw new SdkError('INVALID_ARGUMENT', 'displayName: at most 64 characters');
+    let avatar = current.avatar;
+    if (p.avatar === null) avatar = undefined;
+    else if (p.avatar !== undefined) {
+      avatar = await this.#uploadEncrypted(
+        { name: 'avatar', mime: p.avatar.mime, bytes: p.avatar.bytes },
+        {},
+      );
+    }
+    const record: ProfileRecord = {
+      userId: this.userId,
+      username: this.username,
+      updatedAt: Math.max(Date.now(), ((await this.#store.getProfile(this.userId))?.updatedAt ?? 0) + 1),
+      ...(displayName === undefined ? {} : { displayName }),
+      ...(avatar === undefined ? {} : { avatar }),
+    };
+    await this.#store.atomic((w) => w.putProfile(record));
+    this.emit(ClientEvent.Profile, profileOf(record));
+    for (const c of await this.#store.listConversations()) {
+      if (!c.left && c.hidden !== true) this.#spawn(() => this.#shareProfile(c.id, true));
+    }
+  }
+
+  async profile(userId: string): Promise<Profile | undefined> {
+    if (userId === this.userId) return this.myProfile();
+    const rec = await this.#store.getProfile(userId);
+    if (rec !== undefined) return profileOf(rec);
+    const pin = await this.#store.getPin(userId);
+    return pin === undefined ? undefined : { userId, username: pin.username };
+  }
+
+  async myProfile(): Promise<Profile> {
+    const rec = await this.#store.getProfile(this.userId);
+    if (rec !== undefined) return profileOf(rec);
+    return {
+      userId: this.userId,
+      username: this.username,
+      ...(this.#account.displayName === undefined ? {} : { displayName: this.#account.displayName }),
+    };
+  }
+
+  async contacts(): Promise<Contact[]> {
+    const out: Contact[] = [];
+    for (const c of await this.#store.listContacts()) out.push(await this.#contactView(c));
+    return out.sort((a, b) => (a.displayName ?? a.username).localeCompare(b.displayName ?? b.username));
+  }
+
+  /** Looks the user up (pinning their key on first sight) and keeps them as a contact. */
+  async addContact(username: string): Promise<Contact> {
+    const user = await this.#lookupUser(username);
+    if (user.userId === this.userId) throw new SdkError('INVALID_ARGUMENT', 'you cannot add yourself');
+    const rec: ContactRecord = (await this.#store.getContact(user.userId)) ?? {
+      userId: user.userId,
+      username: user.username,
+      addedAt: Date.now(),
+    };
+    await this.#store.atomic((w) => w.putContact(rec));
+    return this.#contactView(rec);
+  }
+
+  async removeContact(userId: string): Promise<void> {
+    await this.#store.atomic((w) => w.deleteContact(userId));
+  }
+
+  /** Local for now: the user's messages, reactions, typing and new conversations are dropped. */
+  async block(userId: string): Promise<void> {
+    if (userId === this.userId) throw new SdkError('INVALID_ARGUMENT', 'you cannot block yourself');
+    await this.#store.atomic((w) => w.setBlocked(userId, true));
+  }
+
+  async unblock(userId: string): Promise<void> {
+    await this.#store.atomic((w) => w.setBlocked(userId, false));
+  }
+
+  blocked(): Promise<string[]> {
+    return this.#store.listBlocked();
+  }
+
+  /** Exact username lookup; undefined when there is no such user. Pins nothing. */
+  async searchUser(username: string): Promise<{ userId: string; username: string } | undefined> {
+    const name = normalizeUsername(username);
+    if (!USERNAME_RE.test(name)) return undefined;
+    try {
+      const e = await this.#api.userByName(name);
+      return { userId: e.userId, username: e.username };
+    } catch (e) {
+      if (e instanceof SdkError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  settings(): Promise<Settings> {
+    return this.#store.getSettings();
+  }
+
+  async updateSettings(patch: Partial<Settings>): Promise<Settings> {
+    const next = SettingsSchema.safeParse({ ...(await this.#store.getSettings()), ...patch });
+    if (!next.success) throw new SdkError('INVALID_ARGUMENT', `settings: ${next.error.message}`);
+    await this.#store.atomic((w) => w.putSettings(next.data));
+    return next.data;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Safety numbers, account, push
+
+  /**
+   * After comparing safety numbers (or scanning the QR). Verifying a user whose key changed
+   * (`SafetyNumberChanged`) accepts the new key: the number compared is the new one.
+   */
+  async markVerified(userId: string, verified: boolean): Promise<void> {
+    const pin = await this.#store.getPin(userId);
+    if (pin === undefined) throw new SdkError('NOT_FOUND_LOCAL', `no pinned key for ${userId}`);
+    const { pendingKey, ...rest } = pin;
+    const next: PinRecord =
+      verified && pendingKey !== undefined
+        ? { ...rest, identityKey: pendingKey, pinnedAt: Date.now(), verified: true }
+        : { ...pin, verified };
+    await this.#store.atomic((w) => w.putPin(next));
+    for (const c of await this.#store.listConversations()) {
+      if (c.kind === 'direct' && c.peer?.userId === userId) this.#emitConversation(c);
+    }
+  }
+
+  /** Compares a scanned QR payload with ours for this user; marks them verified when equal. */
+  async verifySafetyQr(userId: string, scanned: Uint8Array): Promise<boolean> {
+    const pin = await this.#store.getPin(userId);
+    if (pin === undefined) throw new SdkError('NOT_FOUND_LOCAL', `no pinned key for ${userId}`);
+    const { qr } = computeSafetyNumber(
+      { userId: this.userId, identityKey: this.#account.identity.publicKey },
+      { userId: pin.userId, identityKey: pin.pendingKey ?? pin.identityKey },
+    );
+    if (!sameBytes(qr, scanned)) return false;
+    await this.markVerified(userId, true);
+    return true;
+  }
+
+  /**
+   * Deletes the account on the server (devices, sessions, key packages, mailboxes, group
+   * memberships; the username is reserved for a quarantine period, then free), closes the client
+   * and wipes the local store.
+   */
+  async deleteAccount(): Promise<void> {
+    await this.#api.deleteAccount();
+    await this.close();
+    await this.#store.clear();
+  }
+
+  /**
+   * Revokes this device (and so its sessions) and wipes the local store. The device's keys are
+   * gone with the store, so it is revoked rather than merely logged out: nobody can use it again,
+   * and the account's other devices remove it from every group.
+   */
+  async logout(): Promise<void> {
+    await this.#api.revokeDevice(this.deviceId);
+    await this.close();
+    await this.#store.clear();
+  }
+
+  /** The server's VAPID public key (base64url) for PushManager.subscribe; undefined if push is off. */
+  async pushPublicKey(): Promise<string | undefined> {
+    try {
+      return (await this.#api.vapid()).publicKey;
+    } catch (e) {
+      if (e instanceof SdkError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  /** Stores this device's push subscription; pushes carry no content, only a wake-up. */
+  async registerPush(subscription: {
+    endpoint: string;
+    keys: { p256dh: string; auth: string };
+  }): Promise<void> {
+    await this.#api.putPushSubscription(subscription);
+  }
+
+  async unregisterPush(): Promise<void> {
+    await this.#api.deletePushSubscription();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers of the features above
+
+  async #messageOrThrow(conversationId: string, messageId: string): Promise<StoredMessage> {
+    await this.#liveConversation(conversationId);
+    const m = await this.#store.getMessageById(conversationId, messageId);
+    if (m === undefined)
+      throw new SdkError('NOT_FOUND_LOCAL', `no message ${messageId} in ${conversationId}`);
+    return m;
+  }
+
+  async #liveConversationOrAny(id: string): Promise<ConversationRecord> {
+    const conv = await this.#store.getConversation(id);
+    if (conv === undefined) throw new SdkError('NOT_FOUND_LOCAL', `no conversation ${id}`);
+    return conv;
+  }
+
+  async #updateState(
+    conversationId: string,
+    fn: (s: ConversationStateRecord) => ConversationStateRecord,
+  ): Promise<void> {
+    const conv = await this.#liveConversationOrAny(conversationId);
+    await this.#locks.with(stateLock(conversationId), async () => {
+      const next = fn(await this.#store.getConversationState(conversationId));
+      await this.#store.atomic((w) => w.putConversationState(conversationId, next));
+    });
+    this.#emitConversation(conv);
+  }
+
+  async #contactView(c: ContactRecord): Promise<Contact> {
+    const profile = await this.#store.getProfile(c.userId);
+    const pin = await this.#store.getPin(c.userId);
+    return {
+      userId: c.userId,
+      username: c.username,
+      verified: pin?.verified === true,
+      addedAt: c.addedAt,
+      ...(profile?.displayName === undefined ? {} : { displayName: profile.displayName }),
+    };
+  }
+
+  /** A conversation record with its UI state and (direct chats) the peer's verification. */
+  async #view(rec: ConversationRecord): Promise<Conversation> {
+    const s = await this.#store.getConversationState(rec.id);
+    const peer = rec.kind === 'direct' ? rec.peer : undefined;
+    const pin = peer === undefined ? undefined : await this.#store.getPin(peer.userId);
+    return {
+      ...rec,
+      unread: s.unread,
+      ...(s.lastMessage === undefined ? {} : { lastMessage: s.lastMessage }),
+      ...(s.draft === undefined ? {} : { draft: s.draft }),
+      ...(s.muted === undefined ? {} : { muted: s.muted }),
+      ...(pin === undefined ? {} : { verified: pin.verified }),
+    };
+  }
+
+  #emitConversation(rec: ConversationRecord): void {
+    this.#view(rec).then(
+      (v) => this.emit(ClientEvent.Conversation, v),
+      (e: unknown) => this.emit(ClientEvent.Error, SdkError.from(e, 'STORE')),
+    );
+  }
+
+  /** Sends our profile to a conversation (skipped when we never set one, unless `always`). */
+  async #shareProfile(conversationId: string, always = false): Promise<void> {
+    const rec = await this.#store.getProfile(this.userId);
+    if (rec === undefined && !always) return;
+    const p = rec ?? { updatedAt: 0 };
+    const conv = await this.#store.getConversation(conversationId);
+    if (conv === undefined || conv.left) return;
+    await this.#enqueueEnvelope(conversationId, {
       v: 1,
-      type: 'attachment',
+      type: 'profile',
+      updatedAt: p.updatedAt,
+      ...('displayName' in p && p.displayName !== undefined ? { displayName: p.displayName } : {}),
+      ...('avatar' in p && p.avatar !== undefined ? { avatar: p.avatar } : { avatar: null }),
+    });
+  }
+
+  /** Encrypts and uploads a file in chunks (real progress, cancellable); returns its reference. */
+  async #uploadEncrypted(
+    file: { name: string; mime: string; bytes: Uint8Array },
+    o: { onProgress?: ((sent: number, total: number) => void) | undefined; signal?: AbortSignal | undefined },
+  ): Promise<AttachmentRef> {
+    const enc = encryptAttachment(file.bytes);
+    const total = enc.blob.length;
+    const aborted = () => new SdkError('ABORTED', 'upload cancelled');
+    // A function, not a property test: the signal changes under our awaits.
+    const isAborted = () => o.signal?.aborted === true;
+    if (isAborted()) throw aborted();
+    const up = await this.#api.createUpload(total);
+    o.onProgress?.(0, total);
+    try {
+      let offset = 0;
+      while (offset < total) {
+        if (isAborted()) throw aborted();
+        const end = Math.min(offset + up.chunkSize, total);
+        const r = await this.#api.uploadChunk(up.uploadId, offset, enc.blob.subarray(offset, end), o.signal);
+        offset = r.received;
+        o.onProgress?.(offset, total);
+      }
+      if (isAborted()) throw aborted();
+      await this.#api.completeUpload(up.uploadId);
+    } catch (e) {
+      // Whatever stopped us, leave nothing behind on the server (best effort: it expires anyway).
+      await this.#api.cancelUpload(up.uploadId).catch(() => {});
+      throw e;
+    }
+    return {
       attachmentId: up.attachmentId,
       key: toB64(enc.key),
       digest: toB64(enc.digest),
       size: file.bytes.length,
       name: file.name,
       mime: file.mime,
-    });
-    if (result === undefined) throw new SdkError('INTERNAL', 'attachment stored no history entry');
-    return result;
+    };
   }
 
-  async downloadAttachment(ref: AttachmentRef): Promise<Uint8Array> {
-    const blob = await this.#api.downloadAttachment(ref.attachmentId);
-    return decryptAttachment(blob, fromB64(ref.key), fromB64(ref.digest));
+  /**
+   * Typing indicators and other ephemeral envelopes: encrypted like any application message (the
+   * advanced ratchet is stored first), sent once, never queued: offline means not sent.
+   *
+   * Every ephemeral message uses up one generation of our MLS sender ratchet, and a device that
+   * misses them (offline) must skip over them to decrypt our next durable message; ts-mls skips at
+   * most 200. So at most EPHEMERAL_CAP of them go out between two durable sends in one epoch.
+   */
+  async #sendEphemeral(conversationId: string, envelope: Envelope): Promise<void> {
+    if (!this.#conn.online) return;
+    const groupId = conversationId;
+    let msg: OutgoingMessage | undefined;
+    await this.#locks.with(groupId, async () => {
+      const group = await this.#group(groupId);
+      if (group === undefined) return;
+      const count = this.#ephemeralCount.get(groupId);
+      const n = count !== undefined && count.epoch === group.epoch ? count.n : 0;
+      if (n >= EPHEMERAL_CAP) return;
+      const r = await encryptMessage(this.#ctx, group, encodeEnvelope(envelope));
+      if (!r.ok) throw new SdkError('CRYPTO', r.error.message, { cause: r.error });
+      let effect: PendingEffect = () => {};
+      await this.#store.atomic((w) => {
+        effect = this.#putGroup(w, r.value.group);
+      });
+      effect();
+      this.#ephemeralCount.set(groupId, { epoch: group.epoch, n: n + 1 });
+      msg = {
+        msgId: newId(),
+        groupId,
+        kind: 'application',
+        epoch: group.epoch,
+        body: toB64(r.value.message),
+        ephemeral: true,
+      };
+    });
+    if (msg === undefined) return;
+    try {
+      await this.#conn.send(msg);
+    } catch {
+      // Ephemeral: a lost typing indicator is not worth a retry.
+    }
+  }
+
+  /** An ephemeral item (typing): decrypted like any message, never acknowledged or stored. */
+  async #processEphemeral(item: EphemeralItem): Promise<void> {
+    let env: Envelope | undefined;
+    let body: Uint8Array;
+    try {
+      body = fromB64(item.body);
+    } catch {
+      return;
+    }
+    await this.#locks.with(item.groupId, async () => {
+      const group = await this.#group(item.groupId);
+      // Not worth buffering: a typing indicator from another epoch is stale or premature.
+      if (group === undefined || group.epoch !== item.epoch) return;
+      const r = await processMessage(this.#ctx, group, body);
+      if (!r.ok || r.value.kind !== 'application') return;
+      const next = r.value.group;
+      let effect: PendingEffect = () => {};
+      await this.#store.atomic((w) => {
+        effect = this.#putGroup(w, next);
+      });
+      effect();
+      if (r.value.sender.userId !== item.sender.userId) return;
+      const decoded = decodeEnvelope(r.value.plaintext);
+      if (decoded.ok) env = decoded.envelope;
+    });
+    if (env?.type !== 'typing' || item.sender.userId === this.userId) return;
+    if (await this.#store.isBlocked(item.sender.userId)) return;
+    if (!(await this.#store.getSettings()).typingIndicators) return;
+    this.emit(ClientEvent.Typing, {
+      conversationId: item.groupId,
+      userId: item.sender.userId,
+      typing: env.typing,
+    });
+  }
+
+  /** After a deliver frame: one delivery receipt per conversation for what it brought. */
+  #flushDeliveryReceipts(): void {
+    const pending = this.#pendingDelivered;
+    if (pending.size === 0) return;
+    this.#pendingDelivered = new Map();
+    for (const [conversationId, ids] of pending) {
+      for (let i = 0; i < ids.length; i += 500) {
+        const part = ids.slice(i, i + 500);
+        this.#spawn(async () => {
+          const conv = await this.#store.getConversation(conversationId);
+          if (conv === undefined || conv.left) return;
+          await this.#enqueueEnvelope(conversationId, {
+            v: 1,
+            type: 'receipt',
+            kind: 'delivered',
+            ids: part,
+          });
+        });
+      }
+    }
+  }
+
+  /** A local notice in every conversation `userId` is in (safety number changed, account deleted). */
+  async #insertSystem(event: SystemEvent, userId: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (const c of await this.#store.listConversations()) {
+      if (c.hidden === true || !c.members.some((m) => m.userId === userId)) continue;
+      const message = await this.#locks.with(stateLock(c.id), async () => {
+        const conv = (await this.#store.getConversation(c.id)) ?? c;
+        const now = Date.now();
+        const m: StoredMessage = {
+          id: newId(),
+          conversationId: c.id,
+          seq: conv.lastSeq,
+          local: now * 1000 + (++this.#systemCounter % 1000),
+          from: { userId, username: await this.#usernameOf(userId), deviceId: '' },
+          sentAt: now,
+          receivedAt: now,
+          body: { type: 'system', event, userId },
+          outgoing: false,
+          reactions: {},
+        };
+        await this.#store.atomic((w) => w.putMessage(m));
+        return m;
+      });
+      ids.push(c.id);
+      this.emit(ClientEvent.Message, message);
+    }
+    return ids;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -549,13 +1192,24 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   }
 
   /** The 60-digit number (and QR payload) to compare with `username` over another channel. */
+  /**
+   * The 60-digit number (and QR payload) to compare with `username` over another channel. After a
+   * key change it is computed over the new key (the one markVerified would accept).
+   */
   async safetyNumber(username: string): Promise<{ digits: string; qr: Uint8Array }> {
-    const user = await this.#lookupUser(username);
-    const pin = await this.#store.getPin(user.userId);
+    const entry = await this.#api.userByName(normalizeUsername(username));
+    if (entry.userId !== this.userId) {
+      try {
+        await this.#pin(entry);
+      } catch (e) {
+        if (!(e instanceof SdkError && e.code === 'UNTRUSTED')) throw e;
+      }
+    }
+    const pin = await this.#store.getPin(entry.userId);
     if (pin === undefined) throw new SdkError('UNTRUSTED', `no pinned key for ${username}`);
     return computeSafetyNumber(
       { userId: this.userId, identityKey: this.#account.identity.publicKey },
-      { userId: pin.userId, identityKey: pin.identityKey },
+      { userId: pin.userId, identityKey: pin.pendingKey ?? pin.identityKey },
     );
   }
 
@@ -658,6 +1312,14 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       return { identityKey: serverKey };
     }
     if (!sameBytes(pin.identityKey, serverKey)) {
+      if (pin.pendingKey === undefined || !sameBytes(pin.pendingKey, serverKey)) {
+        // New news: clear the verification, keep the key for markVerified, tell every conversation.
+        await this.#store.atomic((w) => w.putPin({ ...pin, verified: false, pendingKey: serverKey }));
+        const conversationIds = await this.#insertSystem('safety-number-changed', entry.userId);
+        this.emit(ClientEvent.SafetyNumberChanged, { userId: entry.userId, conversationIds });
+        for (const c of await this.#store.listConversations())
+          if (conversationIds.includes(c.id)) this.#emitConversation(c);
+      }
       this.emit(ClientEvent.IdentityChanged, {
         userId: entry.userId,
         username: entry.username,
@@ -795,10 +1457,10 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       w.putConversation(conv);
     });
     effect();
-    this.emit(ClientEvent.Conversation, conv);
+    this.#emitConversation(conv);
     await this.#commitAdd(groupId, [this.userId, ...users.map((u) => u.userId)], true);
     await this.#sendMeta(groupId);
-    return (await this.#store.getConversation(groupId)) ?? conv;
+    return this.#view((await this.#store.getConversation(groupId)) ?? conv);
   }
 
   /**
@@ -850,7 +1512,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
             w.markSeen(seenKey(this.deviceId, msg.msgId));
           });
           effect();
-          if (next !== undefined) this.emit(ClientEvent.Conversation, next);
+          if (next !== undefined) this.#emitConversation(next);
+          if (conv !== undefined && next !== undefined) this.#shareIfNewUsers(conv, next);
           return true;
         }
       } finally {
@@ -1008,7 +1671,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       if (conv !== undefined) w.putConversation({ ...conv, left: true, updatedAt: Date.now() });
     });
     this.#groups.delete(groupId);
-    if (conv !== undefined) this.emit(ClientEvent.Conversation, { ...conv, left: true });
+    if (conv !== undefined) this.#emitConversation({ ...conv, left: true });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1067,6 +1730,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
             return drop(new SdkError('NOT_GROUP_MEMBER', 'this device is not in the group'));
           const r = await encryptMessage(this.#ctx, group, encodeEnvelope(envelope));
           if (!r.ok) return drop(new SdkError('CRYPTO', r.error.message, { cause: r.error }));
+          this.#ephemeralCount.delete(groupId);
           // The advanced sender ratchet is stored before the ciphertext leaves: a crash must never
           // let us encrypt twice with the same key and nonce.
           let effect: PendingEffect = () => {};
@@ -1108,30 +1772,50 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     ok: OkFrame,
   ): Promise<StoredMessage | undefined> {
     const body = bodyOf(envelope);
-    const conv = await this.#store.getConversation(entry.conversationId);
-    const message: StoredMessage | undefined =
-      body === undefined
-        ? undefined
-        : {
-            id: entry.msgId,
-            conversationId: entry.conversationId,
-            seq: ok.seq,
-            from: { userId: this.userId, username: this.username, deviceId: this.deviceId },
-            sentAt: entry.createdAt,
-            receivedAt: Date.now(),
-            body,
-            outgoing: true,
-          };
-    await this.#store.atomic((w) => {
-      w.deleteOutbox(entry).markSeen(seenKey(this.deviceId, entry.msgId));
-      if (message !== undefined) {
-        w.putMessage(message);
-        if (conv !== undefined)
-          w.putConversation({ ...conv, lastSeq: Math.max(conv.lastSeq, ok.seq), updatedAt: Date.now() });
-      }
+    const me = { userId: this.userId, username: this.username, deviceId: this.deviceId };
+    return this.#locks.with(stateLock(entry.conversationId), async () => {
+      const conv = await this.#store.getConversation(entry.conversationId);
+      const message: StoredMessage | undefined =
+        body === undefined
+          ? undefined
+          : {
+              id: entry.msgId,
+              conversationId: entry.conversationId,
+              seq: ok.seq,
+              from: me,
+              sentAt: entry.createdAt,
+              receivedAt: Date.now(),
+              body,
+              outgoing: true,
+              reactions: {},
+              status: 'sent',
+              ...(envelope.type === 'text' && envelope.replyTo !== undefined
+                ? { replyTo: envelope.replyTo }
+                : {}),
+            };
+      // Our own reactions, edits and deletes take effect here once the server has them.
+      const effect =
+        message === undefined
+          ? await this.#prepareEffect(entry.conversationId, envelope, me, entry.createdAt)
+          : undefined;
+      const state =
+        message === undefined
+          ? undefined
+          : withLastMessage(await this.#store.getConversationState(entry.conversationId), message);
+      await this.#store.atomic((w) => {
+        w.deleteOutbox(entry).markSeen(seenKey(this.deviceId, entry.msgId));
+        if (message !== undefined) {
+          w.putMessage(message);
+          if (state !== undefined) w.putConversationState(entry.conversationId, state);
+          if (conv !== undefined)
+            w.putConversation({ ...conv, lastSeq: Math.max(conv.lastSeq, ok.seq), updatedAt: Date.now() });
+        }
+        effect?.write(w);
+      });
+      if (message !== undefined) this.emit(ClientEvent.Message, message);
+      effect?.emit();
+      return message;
     });
-    if (message !== undefined) this.emit(ClientEvent.Message, message);
-    return message;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1195,9 +1879,17 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         this.#inbound.push(async () => {
           for (const item of frame.items) await this.#safeProcess(item);
           this.#flushAcks();
+          this.#flushDeliveryReceipts();
         }, onError);
         return;
       }
+      case 'ephemeral':
+        // In the inbound order, so that it meets the group state the items before it left.
+        this.#inbound.push(
+          () => this.#processEphemeral(frame.item),
+          () => {},
+        );
+        return;
       case 'synced': {
         const at = this.#deliverCount;
         this.#inbound.push(async () => {
@@ -1231,6 +1923,17 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         if (ev.deviceId === this.deviceId) return; // the connection's fatal path stops us
         this.#spawn(() => this.#removeDeviceEverywhere(ev.deviceId));
         return;
+      case 'account-deleted': {
+        const userId = ev.userId;
+        this.#spawn(async () => {
+          await this.#insertSystem('account-deleted', userId);
+          for (const c of await this.#store.listConversations()) {
+            if (!c.left && c.members.some((m) => m.userId === userId))
+              await this.#commitRemoveUser(c.id, userId);
+          }
+        });
+        return;
+      }
     }
   }
 
@@ -1362,50 +2065,85 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     sender: { userId: string; deviceId: string },
   ): Promise<void> {
     const decoded = decodeEnvelope(plaintext);
-    const conv = await this.#store.getConversation(item.groupId);
     const effects: PendingEffect[] = [];
     let message: StoredMessage | undefined;
     let nextConv: ConversationRecord | undefined;
     let leaver: string | undefined;
-    if (decoded.ok) {
-      const env = decoded.envelope;
-      const body = bodyOf(env);
-      if (body !== undefined) {
-        message = {
-          id: item.msgId,
-          conversationId: item.groupId,
-          seq: item.seq,
-          from: {
-            userId: sender.userId,
-            username: await this.#usernameOf(sender.userId),
-            deviceId: sender.deviceId,
-          },
-          sentAt: item.sentAt,
-          receivedAt: Date.now(),
-          body,
-          outgoing: sender.userId === this.userId,
-        };
-        if (conv !== undefined)
-          nextConv = { ...conv, lastSeq: Math.max(conv.lastSeq, item.seq), updatedAt: Date.now() };
-      } else if (env.type === 'meta' && conv !== undefined) {
-        nextConv = await this.#conversationFor(group, { ...conv, kind: env.kind, title: env.title });
-      } else if (env.type === 'leave') {
-        leaver = sender.userId;
+    let effect: Effect | undefined;
+    let state: ConversationStateRecord | undefined;
+    const own = sender.userId === this.userId;
+    // A blocked user's words are dropped; group bookkeeping (meta, leave) still applies.
+    const blocked = !own && (await this.#store.isBlocked(sender.userId));
+    const release = await this.#locks.lock(stateLock(item.groupId));
+    try {
+      const conv = await this.#store.getConversation(item.groupId);
+      if (decoded.ok) {
+        const env = decoded.envelope;
+        const body = bodyOf(env);
+        if (body !== undefined) {
+          if (!blocked) {
+            message = {
+              id: item.msgId,
+              conversationId: item.groupId,
+              seq: item.seq,
+              from: {
+                userId: sender.userId,
+                username: await this.#usernameOf(sender.userId),
+                deviceId: sender.deviceId,
+              },
+              sentAt: item.sentAt,
+              receivedAt: Date.now(),
+              body,
+              outgoing: own,
+              reactions: {},
+              ...(own ? { status: 'sent' as const } : {}),
+              ...(env.type === 'text' && env.replyTo !== undefined ? { replyTo: env.replyTo } : {}),
+            };
+            const prev = await this.#store.getConversationState(item.groupId);
+            // Replying from another of our devices means we read the conversation there.
+            state = withLastMessage({ ...prev, unread: own ? 0 : prev.unread + 1 }, message);
+          }
+          if (conv !== undefined)
+            nextConv = { ...conv, lastSeq: Math.max(conv.lastSeq, item.seq), updatedAt: Date.now() };
+        } else if (env.type === 'meta' && conv !== undefined) {
+          nextConv = await this.#conversationFor(group, { ...conv, kind: env.kind, title: env.title });
+        } else if (env.type === 'leave') {
+          leaver = sender.userId;
+        } else if (!blocked) {
+          effect = await this.#prepareEffect(
+            item.groupId,
+            env,
+            { userId: sender.userId, deviceId: sender.deviceId },
+            item.sentAt,
+          );
+        }
       }
+      await this.#store.atomic((w) => {
+        effects.push(this.#putGroup(w, group));
+        w.markSeen(seen);
+        if (message !== undefined) w.putMessage(message);
+        if (state !== undefined) w.putConversationState(item.groupId, state);
+        if (nextConv !== undefined) w.putConversation(nextConv);
+        effect?.write(w);
+      });
+    } finally {
+      release();
     }
-    await this.#store.atomic((w) => {
-      effects.push(this.#putGroup(w, group));
-      w.markSeen(seen);
-      if (message !== undefined) w.putMessage(message);
-      if (nextConv !== undefined) w.putConversation(nextConv);
-    });
     for (const e of effects) e();
     this.#ack(item.id);
     if (!decoded.ok) {
       this.emit(ClientEvent.Error, new SdkError('BAD_ENVELOPE', `message ${item.msgId}: ${decoded.reason}`));
     }
-    if (message !== undefined) this.emit(ClientEvent.Message, message);
-    if (nextConv !== undefined && message === undefined) this.emit(ClientEvent.Conversation, nextConv);
+    if (message !== undefined) {
+      this.emit(ClientEvent.Message, message);
+      if (!own) {
+        const list = this.#pendingDelivered.get(item.groupId) ?? [];
+        list.push(item.msgId);
+        this.#pendingDelivered.set(item.groupId, list);
+      }
+    }
+    effect?.emit();
+    if (nextConv !== undefined && message === undefined) this.#emitConversation(nextConv);
     if (leaver !== undefined) {
       const groupId = item.groupId;
       if (leaver === this.userId) {
@@ -1417,6 +2155,121 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         });
       }
     }
+  }
+
+  /**
+   * What a reaction, edit, delete, receipt or profile envelope changes, computed before the
+   * transaction (the caller holds the conversation's state lock) and written inside it. Returns
+   * undefined when it changes nothing (unknown target, not the author, stale profile...).
+   */
+  async #prepareEffect(
+    conversationId: string,
+    env: Envelope,
+    sender: { userId: string; deviceId: string },
+    at: number,
+  ): Promise<Effect | undefined> {
+    const updated: StoredMessage[] = [];
+    let state: ConversationStateRecord | undefined;
+    let profile: ProfileRecord | undefined;
+    const byId = (id: string) => this.#store.getMessageById(conversationId, id);
+    switch (env.type) {
+      case 'reaction': {
+        const m = await byId(env.target);
+        if (m === undefined || m.deleted === true || m.body.type === 'system') return undefined;
+        const reactions: Record<string, string[]> = {};
+        for (const [emoji, users] of Object.entries(m.reactions)) {
+          const rest = users.filter((u) => u !== sender.userId);
+          if (rest.length > 0) reactions[emoji] = rest;
+        }
+        if (env.emoji !== null) reactions[env.emoji] = [...(reactions[env.emoji] ?? []), sender.userId];
+        updated.push({ ...m, reactions });
+        break;
+      }
+      case 'edit':
+      case 'delete': {
+        const m = await byId(env.target);
+        // Only the author may change a message; the author is what MLS authenticated.
+        if (
+          m === undefined ||
+          m.from.userId !== sender.userId ||
+          m.deleted === true ||
+          m.body.type === 'system'
+        )
+          return undefined;
+        if (env.type === 'edit' && m.body.type !== 'text') return undefined;
+        const next: StoredMessage =
+          env.type === 'edit'
+            ? { ...m, body: { type: 'text', text: env.text }, editedAt: at }
+            : { ...m, body: { type: 'text', text: '' }, deleted: true, reactions: {} };
+        updated.push(next);
+        const prev = await this.#store.getConversationState(conversationId);
+        if (prev.lastMessageId === m.id && prev.lastMessage !== undefined) {
+          state = { ...prev, lastMessage: { ...prev.lastMessage, text: previewOf(next) } };
+        }
+        break;
+      }
+      case 'receipt': {
+        if (sender.userId === this.userId) {
+          // Read on another of our devices: nothing unread here either.
+          if (env.kind === 'read')
+            state = { ...(await this.#store.getConversationState(conversationId)), unread: 0 };
+          break;
+        }
+        const targets = (await Promise.all(env.ids.map(byId))).filter(
+          (m): m is StoredMessage => m !== undefined,
+        );
+        if (env.kind === 'delivered') {
+          for (const m of targets)
+            if (m.outgoing && statusRank(m.status) < statusRank('delivered'))
+              updated.push({ ...m, status: 'delivered' });
+        } else {
+          const upTo = Math.max(-1, ...targets.map((m) => m.seq));
+          if (upTo < 0) return undefined;
+          for (const m of await this.#store.listMessages(conversationId, { limit: RECEIPT_SCAN })) {
+            if (
+              m.outgoing &&
+              m.seq <= upTo &&
+              m.body.type !== 'system' &&
+              statusRank(m.status) < statusRank('read')
+            )
+              updated.push({ ...m, status: 'read' });
+          }
+        }
+        break;
+      }
+      case 'profile': {
+        const prev = await this.#store.getProfile(sender.userId);
+        if (prev !== undefined && prev.updatedAt >= env.updatedAt) return undefined;
+        profile = {
+          userId: sender.userId,
+          username: await this.#usernameOf(sender.userId),
+          updatedAt: env.updatedAt,
+          ...(env.displayName === undefined ? {} : { displayName: env.displayName }),
+          ...(env.avatar === undefined || env.avatar === null ? {} : { avatar: env.avatar }),
+        };
+        break;
+      }
+      default:
+        return undefined;
+    }
+    if (updated.length === 0 && state === undefined && profile === undefined) return undefined;
+    return {
+      write: (w) => {
+        for (const m of updated) w.putMessage(m);
+        if (state !== undefined) w.putConversationState(conversationId, state);
+        if (profile !== undefined) w.putProfile(profile);
+      },
+      emit: () => {
+        for (const m of updated) this.emit(ClientEvent.MessageUpdated, m);
+        if (profile !== undefined) this.emit(ClientEvent.Profile, profileOf(profile));
+        if (state !== undefined) {
+          this.#spawn(async () => {
+            const c = await this.#store.getConversation(conversationId);
+            if (c !== undefined) this.#emitConversation(c);
+          });
+        }
+      },
+    };
   }
 
   async #onCommit(item: MailboxItem, seen: string, group: Group, removedSelf: boolean): Promise<void> {
@@ -1437,7 +2290,16 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     if (removedSelf) this.#groups.delete(item.groupId);
     for (const e of effects) e();
     this.#ack(item.id);
-    if (next !== undefined) this.emit(ClientEvent.Conversation, next);
+    if (next !== undefined) this.#emitConversation(next);
+    if (conv !== undefined && next !== undefined && !removedSelf) this.#shareIfNewUsers(conv, next);
+  }
+
+  /** Someone joined the conversation: they get our profile (others' clients do the same). */
+  #shareIfNewUsers(before: ConversationRecord, after: ConversationRecord): void {
+    const known = new Set(before.members.map((m) => m.userId));
+    if (after.members.some((m) => m.userId !== this.userId && !known.has(m.userId))) {
+      this.#spawn(() => this.#shareProfile(after.id));
+    }
   }
 
   async #processWelcome(item: MailboxItem, body: Uint8Array, seen: string): Promise<void> {
@@ -1445,6 +2307,27 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       if ((await this.#group(item.groupId)) !== undefined) {
         // Already a member (a repeated welcome): nothing to join.
         await this.#store.atomic((w) => w.markSeen(seen));
+        this.#ack(item.id);
+        return;
+      }
+      const adder = item.sender.userId;
+      if (adder !== this.userId && (await this.#store.isBlocked(adder))) {
+        // A request from a blocked user: never joined, never shown. Recorded as left, so the
+        // group's later items are dropped too. (Which user added us is the server's word here.)
+        const now = Date.now();
+        const hidden: ConversationRecord = (await this.#store.getConversation(item.groupId)) ?? {
+          id: item.groupId,
+          kind: 'direct',
+          title: '',
+          members: [],
+          createdAt: now,
+          updatedAt: now,
+          left: true,
+          lastSeq: 0,
+        };
+        await this.#store.atomic((w) =>
+          w.putConversation({ ...hidden, left: true, hidden: true }).markSeen(seen),
+        );
         this.#ack(item.id);
         return;
       }
@@ -1504,7 +2387,9 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       });
       for (const e of effects) e();
       this.#ack(item.id);
-      this.emit(ClientEvent.Conversation, conv);
+      this.#emitConversation(conv);
+      // The others learn who we are (they may have known us only by username).
+      this.#spawn(() => this.#shareProfile(group.groupId));
     });
     await this.#drainBuffered(item.groupId);
   }

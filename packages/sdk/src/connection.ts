@@ -13,7 +13,7 @@ export type ConnectionState = { state: 'connecting' | 'online' | 'offline'; atte
 export type OkFrame = Extract<ServerFrame, { t: 'ok' }>;
 export type ReadyFrame = Extract<ServerFrame, { t: 'ready' }>;
 /** Frames that are not answers to our requests. */
-export type PushFrame = Extract<ServerFrame, { t: 'deliver' | 'synced' | 'event' }>;
+export type PushFrame = Extract<ServerFrame, { t: 'deliver' | 'synced' | 'event' | 'ephemeral' }>;
 
 export interface ConnectionHooks {
   token(refresh: boolean): Promise<string>;

@@ -3,7 +3,7 @@
  * bytes are untrusted (any group member can send anything), so they are parsed with zod like any
  * other input, and `decodeEnvelope` never throws.
  */
-import { AttachmentId, b64Exact } from '@kolokol/protocol';
+import { AttachmentId, b64Exact, MessageId } from '@kolokol/protocol';
 import { z } from 'zod';
 
 export const ENVELOPE_VERSION = 1;
@@ -25,6 +25,8 @@ export const TextEnvelope = z.object({
   v: z.literal(1),
   type: z.literal('text'),
   text: z.string().max(MAX_TEXT),
+  /** The msgId of the message this one answers. */
+  replyTo: MessageId.optional(),
 });
 export const AttachmentEnvelope = AttachmentRef.extend({ v: z.literal(1), type: z.literal('attachment') });
 /** Conversation metadata: sent by whoever creates a group or adds members, so joiners learn it. */
@@ -37,18 +39,65 @@ export const MetaEnvelope = z.object({
 /** "I (all my devices) leave": MLS forbids removing yourself, so another member commits the removal. */
 export const LeaveEnvelope = z.object({ v: z.literal(1), type: z.literal('leave') });
 
+/** The sender's profile: sent to every conversation when it changes and to new ones. */
+export const ProfileEnvelope = z.object({
+  v: z.literal(1),
+  type: z.literal('profile'),
+  displayName: z.string().trim().min(1).max(64).optional(),
+  /** An encrypted attachment; absent or null = no avatar. */
+  avatar: AttachmentRef.nullable().optional(),
+  /** Sender's clock: the newest profile wins when copies arrive through several conversations. */
+  updatedAt: z.number().int().nonnegative(),
+});
+export const Emoji = z.string().min(1).max(32);
+/** The sender's one reaction to `target` (a msgId); null takes it back. */
+export const ReactionEnvelope = z.object({
+  v: z.literal(1),
+  type: z.literal('reaction'),
+  target: MessageId,
+  emoji: Emoji.nullable(),
+});
+/** New text for the sender's own message `target`. */
+export const EditEnvelope = z.object({
+  v: z.literal(1),
+  type: z.literal('edit'),
+  target: MessageId,
+  text: z.string().max(MAX_TEXT),
+});
+/** Delete-for-everyone of the sender's own message `target`: receivers keep a tombstone. */
+export const DeleteEnvelope = z.object({ v: z.literal(1), type: z.literal('delete'), target: MessageId });
+/** Delivery (any of the recipient's devices stored them) or read (up to and including) receipts. */
+export const ReceiptEnvelope = z.object({
+  v: z.literal(1),
+  type: z.literal('receipt'),
+  kind: z.enum(['delivered', 'read']),
+  ids: z.array(MessageId).min(1).max(500),
+});
+/** Typing indicator; travels as an ephemeral message (never stored by the server). */
+export const TypingEnvelope = z.object({ v: z.literal(1), type: z.literal('typing'), typing: z.boolean() });
+
 export const Envelope = z.discriminatedUnion('type', [
   TextEnvelope,
   AttachmentEnvelope,
   MetaEnvelope,
   LeaveEnvelope,
+  ProfileEnvelope,
+  ReactionEnvelope,
+  EditEnvelope,
+  DeleteEnvelope,
+  ReceiptEnvelope,
+  TypingEnvelope,
 ]);
 export type Envelope = z.infer<typeof Envelope>;
 
 /** What a stored message holds (meta and leave envelopes change the conversation instead). */
+export const SystemEvent = z.enum(['safety-number-changed', 'account-deleted']);
+export type SystemEvent = z.infer<typeof SystemEvent>;
 export const MessageBody = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text'), text: z.string() }),
   z.object({ type: z.literal('attachment'), attachment: AttachmentRef }),
+  /** A local notice (never sent): `userId` is whom it is about. */
+  z.object({ type: z.literal('system'), event: SystemEvent, userId: z.string() }),
 ]);
 export type MessageBody = z.infer<typeof MessageBody>;
 
@@ -87,7 +136,8 @@ export function bodyOf(e: Envelope): MessageBody | undefined {
   }
 }
 
-export function envelopeOf(body: MessageBody): Envelope {
+export function envelopeOf(body: MessageBody): Envelope | undefined {
+  if (body.type === 'system') return undefined;
   return body.type === 'text'
     ? { v: 1, type: 'text', text: body.text }
     : { v: 1, type: 'attachment', ...body.attachment };

@@ -15,6 +15,8 @@ export const SdkOnlyCodes = [
   'INVALID_ARGUMENT',
   'STORE',
   'CRYPTO',
+  /** The caller's AbortSignal fired (attachment upload or download). */
+  'ABORTED',
 ] as const;
 export type SdkErrorCode = ErrorCode | (typeof SdkOnlyCodes)[number];
 

@@ -16,17 +16,27 @@ import {
   KeyPackageCount,
   LinkResponse,
   LoginResponse,
+  type PushSubscriptionRequest,
   type RegisterRequest,
   ServerInfo,
   SessionsResponse,
   type UploadKeyPackagesRequest,
+  UploadProgress,
+  UploadResponse,
   UserEntry,
+  VapidResponse,
 } from '@kolokol/protocol';
 import type { z } from 'zod';
 import { SdkError } from './errors.ts';
-import type { FetchLike } from './transport.ts';
+import type { FetchLike, FetchResponseLike } from './transport.ts';
 
-type Method = 'GET' | 'POST' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+interface CallOptions {
+  auth: boolean;
+  body?: unknown;
+  bytes?: Uint8Array;
+  signal?: AbortSignal | undefined;
+}
 
 export class HttpApi {
   readonly #base: string;
@@ -46,7 +56,14 @@ export class HttpApi {
     token: string | undefined,
     body?: unknown,
     bytes?: Uint8Array,
-  ): Promise<{ status: number; ok: boolean; text: () => Promise<string>; buf: () => Promise<ArrayBuffer> }> {
+    signal?: AbortSignal,
+  ): Promise<{
+    status: number;
+    ok: boolean;
+    text: () => Promise<string>;
+    buf: () => Promise<ArrayBuffer>;
+    res: FetchResponseLike;
+  }> {
     const headers: Record<string, string> = {};
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     let payload: string | Uint8Array | undefined;
@@ -62,9 +79,11 @@ export class HttpApi {
         method,
         headers,
         ...(payload === undefined ? {} : { body: payload }),
+        ...(signal === undefined ? {} : { signal }),
       });
-      return { status: res.status, ok: res.ok, text: () => res.text(), buf: () => res.arrayBuffer() };
+      return { status: res.status, ok: res.ok, text: () => res.text(), buf: () => res.arrayBuffer(), res };
     } catch (cause) {
+      if (signal?.aborted === true) throw new SdkError('ABORTED', `${method} ${path}: aborted`, { cause });
       throw new SdkError(
         'NETWORK',
         `${method} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
@@ -89,14 +108,14 @@ export class HttpApi {
   }
 
   /** One request; `auth` adds the bearer token and re-logs in once if the token is refused. */
-  async #call(method: Method, path: string, o: { auth: boolean; body?: unknown; bytes?: Uint8Array }) {
+  async #call(method: Method, path: string, o: CallOptions) {
     let token = o.auth ? await this.#auth(false) : undefined;
-    let res = await this.#raw(method, path, token, o.body, o.bytes);
+    let res = await this.#raw(method, path, token, o.body, o.bytes, o.signal);
     if (o.auth && res.status === 401) {
       const err = await this.#error(method, path, res.status, await res.text());
       if (err.code !== 'UNAUTHORIZED') throw err;
       token = await this.#auth(true);
-      res = await this.#raw(method, path, token, o.body, o.bytes);
+      res = await this.#raw(method, path, token, o.body, o.bytes, o.signal);
     }
     if (!res.ok) throw await this.#error(method, path, res.status, await res.text());
     return res;
@@ -106,7 +125,7 @@ export class HttpApi {
     schema: S,
     method: Method,
     path: string,
-    o: { auth: boolean; body?: unknown; bytes?: Uint8Array },
+    o: CallOptions,
   ): Promise<z.output<S>> {
     const res = await this.#call(method, path, o);
     const text = await res.text();
@@ -182,8 +201,99 @@ export class HttpApi {
   uploadAttachment(bytes: Uint8Array) {
     return this.#json(AttachmentResponse, 'POST', '/attachments', { auth: true, bytes });
   }
-  async downloadAttachment(attachmentId: string): Promise<Uint8Array> {
-    const res = await this.#call('GET', `/attachments/${encodeURIComponent(attachmentId)}`, { auth: true });
-    return new Uint8Array(await res.buf());
+  /**
+   * Streams the blob when the platform's response has a body stream, reporting progress against
+   * Content-Length (or `expected`); otherwise reads it whole.
+   */
+  async downloadAttachment(
+    attachmentId: string,
+    o: {
+      onProgress?: ((received: number, total: number) => void) | undefined;
+      signal?: AbortSignal | undefined;
+      expected?: number;
+    } = {},
+  ): Promise<Uint8Array> {
+    const path = `/attachments/${encodeURIComponent(attachmentId)}`;
+    const res = await this.#call('GET', path, { auth: true, signal: o.signal });
+    const header = res.res.headers?.get('content-length');
+    const total = header != null && /^\d+$/.test(header) ? Number(header) : (o.expected ?? 0);
+    const reader = res.res.body?.getReader();
+    if (reader === undefined) {
+      const all = new Uint8Array(await res.buf());
+      o.onProgress?.(all.length, Math.max(total, all.length));
+      return all;
+    }
+    const parts: Uint8Array[] = [];
+    let received = 0;
+    o.onProgress?.(0, total);
+    try {
+      for (;;) {
+        if (o.signal?.aborted === true) {
+          await reader.cancel().catch(() => {});
+          throw new SdkError('ABORTED', `GET ${path}: aborted`);
+        }
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (value === undefined) continue;
+        parts.push(value);
+        received += value.length;
+        o.onProgress?.(received, Math.max(total, received));
+      }
+    } catch (cause) {
+      if (cause instanceof SdkError) throw cause;
+      if (o.signal?.aborted === true) throw new SdkError('ABORTED', `GET ${path}: aborted`, { cause });
+      throw new SdkError(
+        'NETWORK',
+        `GET ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause },
+      );
+    }
+    const out = new Uint8Array(received);
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
+  createUpload(size: number) {
+    return this.#json(UploadResponse, 'POST', '/attachments/uploads', { auth: true, body: { size } });
+  }
+  uploadChunk(uploadId: string, offset: number, bytes: Uint8Array, signal?: AbortSignal) {
+    return this.#json(
+      UploadProgress,
+      'PUT',
+      `/attachments/uploads/${encodeURIComponent(uploadId)}?offset=${offset}`,
+      {
+        auth: true,
+        bytes,
+        signal,
+      },
+    );
+  }
+  completeUpload(uploadId: string) {
+    return this.#json(
+      AttachmentResponse,
+      'POST',
+      `/attachments/uploads/${encodeURIComponent(uploadId)}/complete`,
+      {
+        auth: true,
+      },
+    );
+  }
+  async cancelUpload(uploadId: string): Promise<void> {
+    await this.#call('DELETE', `/attachments/uploads/${encodeURIComponent(uploadId)}`, { auth: true });
+  }
+  async deleteAccount(): Promise<void> {
+    await this.#call('DELETE', '/accounts/me', { auth: true });
+  }
+  vapid() {
+    return this.#json(VapidResponse, 'GET', '/push/vapid', { auth: false });
+  }
+  async putPushSubscription(body: PushSubscriptionRequest): Promise<void> {
+    await this.#call('PUT', '/push/subscription', { auth: true, body });
+  }
+  async deletePushSubscription(): Promise<void> {
+    await this.#call('DELETE', '/push/subscription', { auth: true });
   }
 }

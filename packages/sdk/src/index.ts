@@ -5,26 +5,34 @@ export {
   type ClientEvents,
   type ClientOptions,
   type ConnectionState,
+  type Contact,
   type Conversation,
   type DeviceInfo,
   KolokolClient,
+  type MessageStatus,
+  type Profile,
   type SessionInfo,
+  type Settings,
   type StoredMessage,
 } from './client.ts';
-export { decodeEnvelope, type Envelope, type MessageBody } from './envelope.ts';
+export { decodeEnvelope, type Envelope, type MessageBody, type SystemEvent } from './envelope.ts';
 export { SdkError, type SdkErrorCode } from './errors.ts';
 export { type Listener, TypedEmitter } from './events.ts';
 export { IndexedDbStore } from './store/indexeddb.ts';
 export { MemoryStore } from './store/memory.ts';
 export type {
   AccountRecord,
+  ContactRecord,
   ConversationRecord,
+  ConversationStateRecord,
   JsonValue,
   KeyPackageRecord,
   MessageRecord,
   OutboxRecord,
   PinRecord,
+  ProfileRecord,
   SessionRecord,
+  SettingsRecord,
   UserRef,
 } from './store/records.ts';
 export { KvStore, type RawStore, type Store, type StoreWriter } from './store/store.ts';

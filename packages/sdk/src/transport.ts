@@ -3,11 +3,20 @@
  * Node 24 satisfy, so the SDK type-checks without DOM or Node types. Tests inject their own to
  * duplicate, delay or reorder frames.
  */
+/** The part of a ReadableStream reader that download progress needs. */
+export interface StreamReaderLike {
+  read(): Promise<{ done: boolean; value?: Uint8Array | undefined }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
 export interface FetchResponseLike {
   readonly status: number;
   readonly ok: boolean;
   text(): Promise<string>;
   arrayBuffer(): Promise<ArrayBuffer>;
+  /** Optional so that simple test doubles still fit; without them a download reports no progress. */
+  readonly headers?: { get(name: string): string | null };
+  readonly body?: { getReader(): StreamReaderLike } | null;
 }
 
 export interface FetchInitLike {

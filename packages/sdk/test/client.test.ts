@@ -70,7 +70,13 @@ async function eventually(clientsToSync: KolokolClient[], check: () => Promise<b
 }
 
 const texts = (ms: StoredMessage[]) =>
-  ms.map((m) => (m.body.type === 'text' ? m.body.text : `[${m.body.attachment.name}]`));
+  ms.map((m) =>
+    m.body.type === 'text'
+      ? m.body.text
+      : m.body.type === 'attachment'
+        ? `[${m.body.attachment.name}]`
+        : `(${m.body.event})`,
+  );
 
 /**
  * A WebSocket that, for `deliver` frames, sends every frame twice and swaps each pair of

@@ -10,7 +10,9 @@ import type { Context, ResolvedConfig } from './context.ts';
 import { ServerError } from './errors.ts';
 import { toWire } from './http/errors.ts';
 import { registerRoutes } from './http/routes.ts';
+import { registerStatic } from './http/static.ts';
 import { createMetrics } from './metrics.ts';
+import { loadVapidKeys, Presence, PushSender } from './push.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { Store, type StoreOptions } from './storage/store.ts';
 import { Connection } from './ws/connection.ts';
@@ -24,6 +26,8 @@ export interface RunningServer {
 }
 
 export const SERVER_VERSION = '0.1.0';
+/** Unfinished chunked uploads are deleted this long after they started. */
+export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
 /** JSON bodies; key package uploads have their own larger limit, attachments stream. */
 const JSON_BODY_LIMIT = 512 * 1024;
 
@@ -57,6 +61,8 @@ export async function startServer(
   const attachmentsDir = join(config.dataDir, 'attachments');
   try {
     mkdirSync(join(attachmentsDir, 'tmp'), { recursive: true });
+    // Chunked uploads live here: they outlive a restart (the client resumes or the sweeper expires them).
+    mkdirSync(join(attachmentsDir, 'uploads'), { recursive: true });
   } catch (cause) {
     throw new ServerError(
       'CONFIG',
@@ -88,6 +94,22 @@ export async function startServer(
   const store = await Store.open(storeOptions(config));
   const metrics = createMetrics();
   const bus = new LocalBus();
+  const presence = new Presence();
+  const pushConfig = config.push ?? {};
+  const push =
+    pushConfig.enabled === false
+      ? undefined
+      : new PushSender({
+          keys: loadVapidKeys(config.dataDir, pushConfig),
+          subject: pushConfig.subject ?? 'mailto:admin@localhost',
+          store,
+          log,
+          isConnected: (d) => presence.has(d),
+          ...(pushConfig.coalesceMs === undefined ? {} : { coalesceMs: pushConfig.coalesceMs }),
+          ...(pushConfig.allowHttpEndpoints === undefined
+            ? {}
+            : { allowHttpEndpoints: pushConfig.allowHttpEndpoints }),
+        });
   const ctx: Context = {
     config,
     store,
@@ -100,6 +122,8 @@ export async function startServer(
     },
     attachmentsDir,
     version: SERVER_VERSION,
+    presence,
+    push,
   };
 
   const fastifyLog: FastifyBaseLogger = log;
@@ -121,6 +145,7 @@ export async function startServer(
     });
   });
   registerRoutes(app, ctx);
+  registerStatic(app, ctx);
 
   const connections = new Set<Connection>();
   let shuttingDown = false;
@@ -161,6 +186,12 @@ export async function startServer(
           const ids = await store.expireAttachments(cutoff);
           for (const id of ids) rmSync(join(attachmentsDir, id), { force: true });
           attachments += ids.length;
+          if (ids.length === 0) break;
+        }
+        // Unfinished chunked uploads expire after a day.
+        for (;;) {
+          const ids = await store.expireUploads(now - UPLOAD_TTL_MS);
+          for (const id of ids) rmSync(join(attachmentsDir, 'uploads', id), { force: true });
           if (ids.length === 0) break;
         }
         log.info({ sweep: { ...r, attachments } }, 'retention sweep');
@@ -206,6 +237,7 @@ export async function startServer(
       wss.close();
       await app.close();
       await sweeping;
+      await push?.close();
       await bus.close();
       await store.close();
       log.info('stopped');

@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
-import type { ServerEvent } from '@kolokol/protocol';
+import type { EphemeralItem, ServerEvent } from '@kolokol/protocol';
 
 /** What one device's connections are told. JSON-safe, so that a NATS bus can carry it later. */
 export type BusMessage =
   | { type: 'mailbox' }
   | { type: 'event'; event: ServerEvent }
   | { type: 'session-revoked'; sessionId: string }
-  | { type: 'device-revoked' };
+  | { type: 'device-revoked' }
+  /** An ephemeral application message: goes to the device's live sockets only, never stored. */
+  | { type: 'ephemeral'; item: EphemeralItem };
 
 /**
  * Wakes the connections of a device, wherever they are. Delivery state lives in the database, so

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Limits } from '@kolokol/protocol';
 import { ServerError } from './errors.ts';
+import type { PushConfig } from './push.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 
@@ -24,6 +25,8 @@ export interface TuningConfig {
   sendBufferSoftBytes: number;
   /** ...and close it with TooSlow when it stays above that for this long. */
   slowClientMs: number;
+  /** Chunk size offered for chunked attachment uploads. */
+  uploadChunkBytes: number;
 }
 
 export interface ServerConfig {
@@ -41,6 +44,8 @@ export interface ServerConfig {
   name: string;
   /** SQLite only: 'normal' (default, WAL: durable across process crashes) or 'full' (also power loss). */
   sqliteSynchronous?: 'normal' | 'full';
+  /** Web Push; on by default with VAPID keys kept in `<dataDir>/vapid.json`. */
+  push?: PushConfig;
   rateLimits?: Partial<RateLimitConfig>;
   tuning?: Partial<TuningConfig>;
 }
@@ -73,6 +78,7 @@ export const defaultTuning: TuningConfig = {
   rescanMs: 30_000,
   sendBufferSoftBytes: 2 * Limits.maxFrameBytes,
   slowClientMs: 30_000,
+  uploadChunkBytes: 1024 * 1024,
 };
 
 /** One setting: its flag, environment variable and key in the JSON config file. */
@@ -184,6 +190,28 @@ export const settings: readonly Setting[] = [
     key: 'sqliteSynchronous',
     help: 'normal | full',
     default: 'normal',
+  },
+  { flag: '--push', env: 'KOLOKOL_PUSH', key: 'push', help: 'Web Push: on | off', default: 'on' },
+  {
+    flag: '--vapid-public-key',
+    env: 'KOLOKOL_VAPID_PUBLIC_KEY',
+    key: 'vapidPublicKey',
+    help: 'VAPID public key (default: generated into DATA/vapid.json)',
+    default: '(generated)',
+  },
+  {
+    flag: '--vapid-private-key',
+    env: 'KOLOKOL_VAPID_PRIVATE_KEY',
+    key: 'vapidPrivateKey',
+    help: 'VAPID private key (with --vapid-public-key)',
+    default: '(generated)',
+  },
+  {
+    flag: '--vapid-subject',
+    env: 'KOLOKOL_VAPID_SUBJECT',
+    key: 'vapidSubject',
+    help: 'VAPID contact, mailto: or https: URL',
+    default: 'mailto:admin@localhost',
   },
 ];
 
@@ -330,6 +358,25 @@ export function loadConfig(
   }
 
   const d = defaultConfig;
+  const push: PushConfig = { enabled: oneOf('push', 'on', ['on', 'off'] as const) === 'on' };
+  const vapidPublic = raw('vapidPublicKey');
+  const vapidPrivate = raw('vapidPrivateKey');
+  if ((vapidPublic === undefined) !== (vapidPrivate === undefined)) {
+    throw bad(
+      vapidPublic === undefined ? 'vapidPublicKey' : 'vapidPrivateKey',
+      'give both VAPID keys or neither',
+      '(redacted)',
+    );
+  }
+  if (vapidPublic !== undefined) push.vapidPublicKey = str('vapidPublicKey', '');
+  if (vapidPrivate !== undefined) push.vapidPrivateKey = str('vapidPrivateKey', '');
+  const subject = raw('vapidSubject');
+  if (subject !== undefined) {
+    if (typeof subject !== 'string' || !/^(mailto:|https:\/\/)\S+$/.test(subject.trim())) {
+      throw bad('vapidSubject', 'must be a mailto: or https:// URL', subject);
+    }
+    push.subject = subject.trim();
+  }
   return {
     host: str('host', d.host),
     port: int('port', d.port, 0, 65535),
@@ -346,6 +393,7 @@ export function loadConfig(
     sessionTtlDays: int('sessionTtlDays', d.sessionTtlDays, 1, 3650),
     name: str('name', d.name),
     sqliteSynchronous: oneOf('sqliteSynchronous', 'normal', ['normal', 'full'] as const),
+    push,
   };
 }
 

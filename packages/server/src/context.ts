@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Bus } from './bus.ts';
 import type { RateLimitConfig, ServerConfig, TuningConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
+import type { Presence, PushSender } from './push.ts';
 import type { RateLimiter } from './ratelimit.ts';
 import type { Store } from './storage/store.ts';
 
@@ -17,4 +18,8 @@ export interface Context {
   limiters: { registration: RateLimiter; challenge: RateLimiter };
   attachmentsDir: string;
   version: string;
+  /** Devices with a live socket on this process. */
+  presence: Presence;
+  /** Undefined when push is off. */
+  push: PushSender | undefined;
 }

@@ -58,7 +58,8 @@ export interface IdbKeyRangeCtor {
   bound(lower: string, upper: string, lowerOpen?: boolean, upperOpen?: boolean): unknown;
 }
 
-const VERSION = 1;
+/** 2: msgids, contacts, profiles, convstate, blocked (created on upgrade). */
+const VERSION = 2;
 
 function req<T>(r: IdbRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {

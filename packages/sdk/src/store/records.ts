@@ -5,7 +5,7 @@
  */
 import { fromB64, toB64 } from '@kolokol/protocol';
 import { z } from 'zod';
-import { MessageBody } from '../envelope.ts';
+import { AttachmentRef, MessageBody } from '../envelope.ts';
 
 const B64_RE = /^[A-Za-z0-9_-]*$/;
 export const Bytes = z.codec(
@@ -68,6 +68,8 @@ export const ConversationRecord = z.object({
   /** This device is no longer in the group (left, removed or revoked). */
   left: z.boolean(),
   lastSeq: z.number().int(),
+  /** Not listed (e.g. a conversation a blocked user started: dropped, never joined). */
+  hidden: z.boolean().optional(),
 });
 export type ConversationRecord = z.output<typeof ConversationRecord>;
 
@@ -80,8 +82,20 @@ export const MessageRecord = z.object({
   receivedAt: z.number(),
   body: MessageBody,
   outgoing: z.boolean(),
+  /** msgId of the message this one answers. */
+  replyTo: z.string().optional(),
+  /** emoji -> userIds; one reaction per user. */
+  reactions: z.record(z.string(), z.array(z.string())).default({}),
+  editedAt: z.number().optional(),
+  /** Deleted for everyone: the body is emptied, the entry stays as a tombstone. */
+  deleted: z.boolean().optional(),
+  /** Outgoing only: 'sent' once the server has it, then 'delivered', then 'read'. */
+  status: z.enum(['sending', 'sent', 'delivered', 'read']).optional(),
+  /** Local entries (system notices) sort after server seq `seq` by this. */
+  local: z.number().int().nonnegative().optional(),
 });
 export type MessageRecord = z.output<typeof MessageRecord>;
+export type MessageStatus = NonNullable<MessageRecord['status']>;
 
 export const OutboxRecord = z.object({
   msgId: z.string(),
@@ -101,7 +115,43 @@ export const PinRecord = z.object({
   pinnedAt: z.number(),
   /** Set when the user compared safety numbers. */
   verified: z.boolean(),
+  /** Another key the server showed later: refused until the user verifies it (markVerified). */
+  pendingKey: Bytes.optional(),
 });
 export type PinRecord = z.output<typeof PinRecord>;
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export const ContactRecord = z.object({ userId: z.string(), username: z.string(), addedAt: z.number() });
+export type ContactRecord = z.output<typeof ContactRecord>;
+
+export const ProfileRecord = z.object({
+  userId: z.string(),
+  username: z.string(),
+  displayName: z.string().optional(),
+  avatar: AttachmentRef.optional(),
+  /** The sender's clock when it changed: older copies are ignored. */
+  updatedAt: z.number(),
+});
+export type ProfileRecord = z.output<typeof ProfileRecord>;
+
+/** Per-conversation state the UI changes (kept apart from the MLS-driven conversation record). */
+export const ConversationStateRecord = z.object({
+  unread: z.number().int().nonnegative().default(0),
+  lastMessage: z.object({ text: z.string(), at: z.number(), from: z.string() }).optional(),
+  /** msgId of lastMessage, so that an edit or delete of it updates the preview. */
+  lastMessageId: z.string().optional(),
+  draft: z.string().optional(),
+  muted: z.boolean().optional(),
+  /** The newest message we sent a read receipt for. */
+  readReceiptFor: z.string().optional(),
+});
+export type ConversationStateRecord = z.output<typeof ConversationStateRecord>;
+
+export const SettingsRecord = z.object({
+  readReceipts: z.boolean().default(true),
+  typingIndicators: z.boolean().default(true),
+  theme: z.enum(['system', 'light', 'dark']).default('system'),
+  language: z.enum(['en', 'ru']).optional(),
+});
+export type SettingsRecord = z.output<typeof SettingsRecord>;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AccountRecord, ConversationRecord, MessageRecord } from './records.ts';
-import type { Store } from './store.ts';
+import { type KvStore, messageKey, type Store } from './store.ts';
 
 export interface StoreFactory {
   create(): Promise<Store>;
@@ -51,6 +51,7 @@ const msg = (conversationId: string, seq: number, text = `m${seq}`): MessageReco
   receivedAt: seq,
   body: { type: 'text', text },
   outgoing: false,
+  reactions: {},
 });
 
 export function storeSuite(name: string, factory: StoreFactory): void {
@@ -198,6 +199,103 @@ export function storeSuite(name: string, factory: StoreFactory): void {
         assert.deepEqual(await s.getKv('cursor'), { conv: 'c1', seq: 4 });
         await s.atomic((w) => w.deleteKv('cursor'));
         assert.equal(await s.getKv('cursor'), undefined);
+      }));
+
+    it('finds messages by id, and keeps local notices between server seqs', () =>
+      withStore(async (s) => {
+        const notice: MessageRecord = {
+          ...msg('c1', 2),
+          id: 'notice_1',
+          local: 5,
+          body: { type: 'system', event: 'safety-number-changed', userId: 'u2' },
+        };
+        await s.atomic((w) =>
+          w.putMessage(msg('c1', 1)).putMessage(msg('c1', 3)).putMessage(notice).putMessage(msg('c1', 2)),
+        );
+        assert.deepEqual(
+          (await s.listMessages('c1')).map((m) => m.id),
+          ['msg_c1_1', 'msg_c1_2', 'notice_1', 'msg_c1_3'],
+        );
+        assert.deepEqual(
+          (await s.listMessages('c1', { limit: 2 })).map((m) => m.id),
+          ['notice_1', 'msg_c1_3'],
+        );
+        assert.equal((await s.getMessageById('c1', 'notice_1'))?.body.type, 'system');
+        assert.equal((await s.getMessageById('c1', 'msg_c1_2'))?.seq, 2);
+        assert.equal(await s.getMessageById('c2', 'msg_c1_2'), undefined);
+        // Reactions, edits and status round-trip; a rewrite replaces the entry in place.
+        const edited: MessageRecord = {
+          ...msg('c1', 2, 'new text'),
+          reactions: { '👍': ['u1', 'u2'] },
+          editedAt: 9,
+          status: 'read',
+          replyTo: 'msg_c1_1',
+        };
+        await s.atomic((w) => w.putMessage(edited));
+        assert.deepEqual(await s.getMessageById('c1', 'msg_c1_2'), edited);
+        assert.equal((await s.listMessages('c1')).length, 4);
+      }));
+
+    it('reads messages written before reactions existed', () =>
+      withStore(async (s) => {
+        const raw = s as unknown as Partial<Pick<KvStore, 'rawWrite'>>;
+        if (raw.rawWrite === undefined) return;
+        const { reactions: _r, ...old } = msg('c1', 1);
+        await raw.rawWrite([
+          { op: 'put', col: 'messages', key: messageKey('c1', 1), value: JSON.stringify(old) },
+        ]);
+        assert.deepEqual((await s.getMessage('c1', 1))?.reactions, {});
+      }));
+
+    it('stores contacts, profiles, conversation state, settings and blocks', () =>
+      withStore(async (s) => {
+        assert.deepEqual(await s.listContacts(), []);
+        assert.deepEqual(await s.getConversationState('c1'), { unread: 0 });
+        assert.deepEqual(await s.getSettings(), {
+          readReceipts: true,
+          typingIndicators: true,
+          theme: 'system',
+        });
+        await s.atomic((w) =>
+          w
+            .putContact({ userId: 'u2', username: 'bob', addedAt: 3 })
+            .putProfile({ userId: 'u2', username: 'bob', displayName: 'Bob', updatedAt: 4 })
+            .putConversationState('c1', {
+              unread: 2,
+              draft: 'hel',
+              lastMessage: { text: 'x', at: 1, from: 'u2' },
+            })
+            .putSettings({ readReceipts: false, typingIndicators: true, theme: 'dark', language: 'ru' })
+            .setBlocked('u3', true)
+            .setBlocked('u4', true),
+        );
+        assert.deepEqual(await s.getContact('u2'), { userId: 'u2', username: 'bob', addedAt: 3 });
+        assert.equal((await s.listContacts()).length, 1);
+        assert.equal((await s.getProfile('u2'))?.displayName, 'Bob');
+        assert.equal((await s.listProfiles()).length, 1);
+        assert.equal((await s.getConversationState('c1')).draft, 'hel');
+        assert.equal((await s.getSettings()).theme, 'dark');
+        assert.deepEqual((await s.listBlocked()).sort(), ['u3', 'u4']);
+        assert.equal(await s.isBlocked('u3'), true);
+        await s.atomic((w) => w.setBlocked('u3', false).deleteContact('u2'));
+        assert.equal(await s.isBlocked('u3'), false);
+        assert.equal(await s.getContact('u2'), undefined);
+      }));
+
+    it('clear() empties every collection and the store stays usable', () =>
+      withStore(async (s) => {
+        await s.atomic((w) => {
+          w.putAccount(account).putConversation(conv('c1')).markSeen('k').setBlocked('u3', true);
+          for (let i = 0; i < 1200; i++) w.putMessage(msg('c1', i));
+        });
+        await s.clear();
+        assert.equal(await s.getAccount(), undefined);
+        assert.deepEqual(await s.listMessages('c1'), []);
+        assert.equal(await s.getMessageById('c1', 'msg_c1_5'), undefined);
+        assert.equal(await s.isSeen('k'), false);
+        assert.deepEqual(await s.listBlocked(), []);
+        await s.atomic((w) => w.putAccount(account));
+        assert.deepEqual(await s.getAccount(), account);
       }));
 
     it('refuses corrupt records on read instead of returning them', () =>

@@ -11,14 +11,18 @@ import { z } from 'zod';
 import { SdkError } from '../errors.ts';
 import {
   AccountRecord,
+  ContactRecord,
   ConversationRecord,
+  ConversationStateRecord,
   GroupStateRecord,
   type JsonValue,
   KeyPackageRecord,
   MessageRecord,
   OutboxRecord,
   PinRecord,
+  ProfileRecord,
   SessionRecord,
+  SettingsRecord,
 } from './records.ts';
 
 export const Collections = [
@@ -31,6 +35,14 @@ export const Collections = [
   'outbox',
   'pins',
   'kv',
+  /** `${conversationId}/${msgId}` -> where the message is stored (its key in 'messages'). */
+  'msgids',
+  'contacts',
+  'profiles',
+  /** Per-conversation UI state: unread, last message, draft, muted. */
+  'convstate',
+  /** userId -> {} for each blocked user. */
+  'blocked',
 ] as const;
 export type Collection = (typeof Collections)[number];
 
@@ -73,6 +85,12 @@ export interface StoreWriter {
   putPin(p: PinRecord): this;
   setKv(key: string, value: JsonValue): this;
   deleteKv(key: string): this;
+  putContact(c: ContactRecord): this;
+  deleteContact(userId: string): this;
+  putProfile(p: ProfileRecord): this;
+  putConversationState(conversationId: string, s: ConversationStateRecord): this;
+  putSettings(s: SettingsRecord): this;
+  setBlocked(userId: string, blocked: boolean): this;
 }
 
 export interface Store {
@@ -94,18 +112,39 @@ export interface Store {
   /** Free-form small values (e.g. the CLI's last-read cursor); parse the result before use. */
   getKv(key: string): Promise<unknown>;
   setKv(key: string, value: JsonValue): Promise<void>;
+  /** A message by its msgId (server messages and local notices alike). */
+  getMessageById(conversationId: string, id: string): Promise<MessageRecord | undefined>;
+  listContacts(): Promise<ContactRecord[]>;
+  getContact(userId: string): Promise<ContactRecord | undefined>;
+  getProfile(userId: string): Promise<ProfileRecord | undefined>;
+  listProfiles(): Promise<ProfileRecord[]>;
+  /** Defaults (unread 0) when nothing was stored yet. */
+  getConversationState(conversationId: string): Promise<ConversationStateRecord>;
+  /** Defaults when nothing was stored yet. */
+  getSettings(): Promise<SettingsRecord>;
+  isBlocked(userId: string): Promise<boolean>;
+  listBlocked(): Promise<string[]>;
   /** Runs `fn` to collect writes, then applies them in one durable transaction. */
   atomic(fn: (w: StoreWriter) => void): Promise<void>;
+  /** Deletes everything (logout, account deletion); the store stays open and empty. */
+  clear(): Promise<void>;
   close(): Promise<void>;
 }
 
 const pad = (n: number): string => String(n).padStart(16, '0');
 const SEP = '/';
-export const messageKey = (conversationId: string, seq: number): string =>
-  `${conversationId}${SEP}${pad(seq)}`;
+/**
+ * Messages sort by server seq; a local notice inserted after seq N gets `N.local`, which sorts
+ * after N and before N+1 (a string that extends another sorts after it).
+ */
+export const messageKey = (conversationId: string, seq: number, local?: number): string =>
+  `${conversationId}${SEP}${pad(seq)}${local === undefined ? '' : `.${pad(local)}`}`;
+const msgIdKey = (conversationId: string, id: string): string => `${conversationId}${SEP}${id}`;
 export const outboxKey = (conversationId: string, order: string): string => `${conversationId}${SEP}${order}`;
 
 const SeenRecord = z.object({ at: z.number() });
+const MsgIdRecord = z.object({ key: z.string() });
+const BlockedRecord = z.object({});
 
 function decode<S extends z.ZodType>(schema: S, text: string, what: string): z.output<S> {
   let value: unknown;
@@ -159,7 +198,9 @@ class Writer implements StoreWriter {
     return this.#put('conversations', c.id, ConversationRecord, c);
   }
   putMessage(m: MessageRecord): this {
-    return this.#put('messages', messageKey(m.conversationId, m.seq), MessageRecord, m);
+    const key = messageKey(m.conversationId, m.seq, m.local);
+    this.#put('msgids', msgIdKey(m.conversationId, m.id), MsgIdRecord, { key });
+    return this.#put('messages', key, MessageRecord, m);
   }
   markSeen(key: string, at: number = Date.now()): this {
     return this.#put('seen', key, SeenRecord, { at });
@@ -179,6 +220,24 @@ class Writer implements StoreWriter {
   }
   deleteKv(key: string): this {
     return this.#del('kv', key);
+  }
+  putContact(c: ContactRecord): this {
+    return this.#put('contacts', c.userId, ContactRecord, c);
+  }
+  deleteContact(userId: string): this {
+    return this.#del('contacts', userId);
+  }
+  putProfile(p: ProfileRecord): this {
+    return this.#put('profiles', p.userId, ProfileRecord, p);
+  }
+  putConversationState(conversationId: string, s: ConversationStateRecord): this {
+    return this.#put('convstate', conversationId, ConversationStateRecord, s);
+  }
+  putSettings(s: SettingsRecord): this {
+    return this.#put('meta', 'settings', SettingsRecord, s);
+  }
+  setBlocked(userId: string, blocked: boolean): this {
+    return blocked ? this.#put('blocked', userId, BlockedRecord, {}) : this.#del('blocked', userId);
   }
 }
 
@@ -256,6 +315,48 @@ export abstract class KvStore implements Store, RawStore {
   }
   setKv(key: string, value: JsonValue): Promise<void> {
     return this.atomic((w) => w.setKv(key, value));
+  }
+  async getMessageById(conversationId: string, id: string): Promise<MessageRecord | undefined> {
+    const ref = await this.#get('msgids', msgIdKey(conversationId, id), MsgIdRecord, 'message index');
+    return ref === undefined ? undefined : this.#get('messages', ref.key, MessageRecord, 'message');
+  }
+  listContacts() {
+    return this.#list('contacts', ContactRecord, 'contact');
+  }
+  getContact(userId: string) {
+    return this.#get('contacts', userId, ContactRecord, 'contact');
+  }
+  getProfile(userId: string) {
+    return this.#get('profiles', userId, ProfileRecord, 'profile');
+  }
+  listProfiles() {
+    return this.#list('profiles', ProfileRecord, 'profile');
+  }
+  async getConversationState(conversationId: string): Promise<ConversationStateRecord> {
+    return (
+      (await this.#get('convstate', conversationId, ConversationStateRecord, 'conversation state')) ?? {
+        unread: 0,
+      }
+    );
+  }
+  async getSettings(): Promise<SettingsRecord> {
+    return (await this.#get('meta', 'settings', SettingsRecord, 'settings')) ?? SettingsRecord.parse({});
+  }
+  async isBlocked(userId: string): Promise<boolean> {
+    return (await this.rawGet('blocked', userId)) !== undefined;
+  }
+  async listBlocked(): Promise<string[]> {
+    return (await this.rawList('blocked')).map((r) => r.key);
+  }
+  /** Built on the raw primitives, so every backend gets it; one transaction per collection. */
+  async clear(): Promise<void> {
+    for (const col of Collections) {
+      for (;;) {
+        const rows = await this.rawList(col, { limit: 1000 });
+        if (rows.length === 0) break;
+        await this.rawWrite(rows.map((r) => ({ op: 'del' as const, col, key: r.key })));
+      }
+    }
   }
   async atomic(fn: (w: StoreWriter) => void): Promise<void> {
     const w = new Writer();

@@ -1,3 +1,5 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   type AccountResponse,
   AddDeviceRequest,
@@ -24,6 +26,7 @@ import {
   type LoginResponse,
   loginTbs,
   PROTOCOL_VERSION,
+  PushSubscriptionRequest,
   parseUnknown,
   RegisterRequest,
   type ServerInfo,
@@ -34,6 +37,7 @@ import {
   type UserEntry,
   UserId,
   Username,
+  type VapidResponse,
 } from '@kolokol/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -203,6 +207,43 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
     if (revoked === undefined)
       throw new ServerError(ErrorCode.NotFound, 'no such active session on this account');
     bus.publish(revoked.deviceId, { type: 'session-revoked', sessionId });
+    return {};
+  });
+
+  app.delete('/v1/accounts/me', async (req) => {
+    const a = await auth(req);
+    const r = await store.deleteAccount(a.userId, Date.now());
+    for (const id of r.uploads) await rm(join(ctx.attachmentsDir, 'uploads', id), { force: true });
+    // Close the account's sockets, and tell whoever shared a group with it (online now) that it is
+    // gone; the others find out from the directory (404) or the next commit.
+    for (const d of r.devices) bus.publish(d, { type: 'device-revoked' });
+    for (const d of r.peers) {
+      bus.publish(d, { type: 'event', event: { type: 'account-deleted', userId: a.userId } });
+    }
+    return {};
+  });
+
+  // ---- push ----
+
+  app.get('/v1/push/vapid', async (): Promise<VapidResponse> => {
+    if (ctx.push === undefined) throw new ServerError(ErrorCode.NotFound, 'push is disabled on this server');
+    return { publicKey: ctx.push.publicKey };
+  });
+
+  app.put('/v1/push/subscription', async (req) => {
+    const a = await auth(req);
+    const sub = parseUnknown(PushSubscriptionRequest, req.body, 'push subscription');
+    if (ctx.push === undefined) throw new ServerError(ErrorCode.NotFound, 'push is disabled on this server');
+    if (!ctx.push.endpointAllowed(sub.endpoint)) {
+      throw new ServerError(ErrorCode.BadRequest, 'push endpoints must be https:// URLs');
+    }
+    await store.putPushSubscription(a.deviceId, sub, Date.now());
+    return {};
+  });
+
+  app.delete('/v1/push/subscription', async (req) => {
+    const a = await auth(req);
+    await store.deletePushSubscription(a.deviceId);
     return {};
   });
 

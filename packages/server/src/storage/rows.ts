@@ -27,6 +27,7 @@ export const AccountRow = z
     display_name: DbTextOrNull,
     identity_key: DbText,
     created_at: DbInt,
+    deleted_at: DbIntOrNull.optional(),
   })
   .transform((r) => ({
     userId: r.user_id,
@@ -34,6 +35,7 @@ export const AccountRow = z
     displayName: r.display_name,
     identityKey: r.identity_key,
     createdAt: r.created_at,
+    deletedAt: r.deleted_at,
   }));
 export type Account = z.output<typeof AccountRow>;
 
@@ -131,3 +133,32 @@ export const LinkRow = z
 export type Link = z.output<typeof LinkRow>;
 
 export const CountRow = z.object({ n: DbInt });
+
+export const UploadRow = z
+  .object({
+    upload_id: DbText,
+    attachment_id: DbText,
+    device_id: DbText,
+    size: DbInt,
+    received: DbInt,
+    created_at: DbInt,
+  })
+  .transform((r) => ({
+    uploadId: r.upload_id,
+    attachmentId: r.attachment_id,
+    deviceId: r.device_id,
+    size: r.size,
+    received: r.received,
+    createdAt: r.created_at,
+  }));
+export type Upload = z.output<typeof UploadRow>;
+
+export const PushSubscriptionRow = z
+  .object({ device_id: DbText, endpoint: DbText, p256dh: DbText, auth: DbText, created_at: DbInt })
+  .transform((r) => ({
+    deviceId: r.device_id,
+    endpoint: r.endpoint,
+    keys: { p256dh: r.p256dh, auth: r.auth },
+    createdAt: r.created_at,
+  }));
+export type PushSubscription = z.output<typeof PushSubscriptionRow>;

@@ -11,6 +11,8 @@ export interface DB {
     display_name: string | null;
     identity_key: string;
     created_at: number;
+    /** Set when the account was deleted; the row only reserves the username until the quarantine ends. */
+    deleted_at: number | null;
   };
   devices: {
     device_id: string;
@@ -73,6 +75,21 @@ export interface DB {
     used_at: number | null;
   };
   attachments: { attachment_id: string; size: number; uploader_device: string; created_at: number };
+  uploads: {
+    upload_id: string;
+    attachment_id: string;
+    device_id: string;
+    size: number;
+    received: number;
+    created_at: number;
+  };
+  push_subscriptions: {
+    device_id: string;
+    endpoint: string;
+    p256dh: string;
+    auth: string;
+    created_at: number;
+  };
 }
 
 export type Dialect = 'sqlite' | 'postgres';

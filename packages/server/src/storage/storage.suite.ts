@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ServerError } from '../errors.ts';
-import type { NewDevice, Outgoing, Store } from './store.ts';
+import { type NewDevice, type Outgoing, type Store, USERNAME_QUARANTINE_MS } from './store.ts';
 
 const id = () => randomBytes(12).toString('base64url');
 const b64 = (s: string) => Buffer.from(s).toString('base64url');
@@ -382,6 +382,91 @@ export function runStorageSuite(
       assert.equal((await store.activeSessions(b.userId, now)).length, 0);
       assert.deepEqual((await store.group(g))?.members, [a]);
       assert.deepEqual(await store.activeDevices(b.userId), []);
+    });
+
+    it('account deletion: rows go, the username stays reserved until the quarantine ends', async () => {
+      const a = await account();
+      const b = await account();
+      const g = id();
+      await store.createGroup(g, a, now);
+      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      await store.uploadKeyPackages(a.deviceId, [Buffer.from('x')], undefined, now);
+      await store.putPushSubscription(
+        a.deviceId,
+        { endpoint: 'https://p/x', keys: { p256dh: 'k', auth: 'a' } },
+        now,
+      );
+      await store.createUpload({ uploadId: id(), attachmentId: id(), deviceId: a.deviceId, size: 5, now });
+      const accountRow = await store.accountById(a.userId);
+      assert.ok(accountRow !== undefined);
+      const r = await store.deleteAccount(a.userId, now);
+      assert.deepEqual(r.devices, [a.deviceId]);
+      assert.deepEqual(r.peers, [b.deviceId]);
+      assert.equal(r.uploads.length, 1);
+      assert.equal(await store.accountById(a.userId), undefined);
+      assert.equal(await store.accountByUsername(accountRow.username), undefined);
+      assert.equal(await store.device(a.deviceId), undefined);
+      assert.equal(await store.pushSubscription(a.deviceId), undefined);
+      assert.deepEqual((await store.group(g))?.members, [b]);
+      await rejectsCode(
+        store.createAccount({
+          userId: id(),
+          username: accountRow.username,
+          displayName: undefined,
+          identityKey: b64('i'.repeat(32)),
+          device: device(),
+          inviteCodeHash: undefined,
+          now,
+        }),
+        'USERNAME_TAKEN',
+      );
+      // After the quarantine the sweeper frees the name.
+      await store.sweep(now + USERNAME_QUARANTINE_MS + 1, {
+        maxAgeDays: 36500,
+        maxItemsPerDevice: 1_000_000,
+      });
+      await store.createAccount({
+        userId: id(),
+        username: accountRow.username,
+        displayName: undefined,
+        identityKey: b64('i'.repeat(32)),
+        device: device(),
+        inviteCodeHash: undefined,
+        now,
+      });
+    });
+
+    it('uploads and push subscriptions: create, progress, complete, expire', async () => {
+      const a = await account();
+      const u = { uploadId: id(), attachmentId: id(), deviceId: a.deviceId, size: 10, now };
+      await store.createUpload(u);
+      await store.setUploadReceived(u.uploadId, 10);
+      const row = await store.upload(u.uploadId);
+      assert.equal(row?.received, 10);
+      assert.ok(row !== undefined);
+      await store.completeUpload(row, now);
+      assert.equal(await store.upload(u.uploadId), undefined);
+      assert.equal(await store.attachmentSize(u.attachmentId), 10);
+      const old = { uploadId: id(), attachmentId: id(), deviceId: a.deviceId, size: 10, now: now - 1000 };
+      await store.createUpload(old);
+      assert.ok((await store.expireUploads(now - 500)).includes(old.uploadId));
+      assert.equal(await store.upload(old.uploadId), undefined);
+
+      await store.putPushSubscription(
+        a.deviceId,
+        { endpoint: 'https://p/1', keys: { p256dh: 'k', auth: 'a' } },
+        now,
+      );
+      await store.putPushSubscription(
+        a.deviceId,
+        { endpoint: 'https://p/2', keys: { p256dh: 'k', auth: 'a' } },
+        now,
+      );
+      assert.equal((await store.pushSubscription(a.deviceId))?.endpoint, 'https://p/2');
+      await store.deletePushSubscription(a.deviceId, 'https://p/1'); // an older endpoint: kept
+      assert.equal((await store.pushSubscription(a.deviceId))?.endpoint, 'https://p/2');
+      await store.deletePushSubscription(a.deviceId);
+      assert.equal(await store.pushSubscription(a.deviceId), undefined);
     });
 
     it('retention: expires old items, trims the oldest above the cap, drops orphan messages', async () => {

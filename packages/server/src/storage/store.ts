@@ -20,16 +20,20 @@ import {
   type Link,
   LinkRow,
   MailboxJoinRow,
+  type PushSubscription,
+  PushSubscriptionRow,
   parseRow,
   type Session,
   SessionRow,
   type StoredMailboxItem,
+  type Upload,
+  UploadRow,
 } from './rows.ts';
 import type { DB, Dialect } from './schema.ts';
 import { sqliteDialect } from './sqlite.ts';
 
 export type Outgoing = z.output<typeof OutgoingMessageSchema>;
-export type { Account, Device, Link, Session, StoredMailboxItem };
+export type { Account, Device, Link, PushSubscription, Session, StoredMailboxItem, Upload };
 
 export interface NewDevice {
   deviceId: string;
@@ -72,6 +76,8 @@ export type StoreOptions =
 export const IDEMPOTENCY_GRACE_MS = 24 * 60 * 60 * 1000;
 /** Used and expired links are kept a day so that a late reader learns LINK_EXPIRED, not NOT_FOUND. */
 const LINK_KEEP_MS = 24 * 60 * 60 * 1000;
+/** A deleted account's username stays reserved this long (its contacts may still trust the name). */
+export const USERNAME_QUARANTINE_MS = 30 * 24 * 60 * 60 * 1000;
 /** More one-time key packages than this per device is abuse, not prudence. */
 export const MAX_STORED_KEY_PACKAGES = 1000;
 
@@ -205,6 +211,7 @@ export class Store {
             display_name: input.displayName ?? null,
             identity_key: input.identityKey,
             created_at: input.now,
+            deleted_at: null,
           })
           .execute();
         await this.#insertDevice(trx, input.userId, input.device, input.now);
@@ -212,7 +219,12 @@ export class Store {
     } catch (err) {
       if (isUniqueViolation(err)) {
         // A concurrent registration won the race (PostgreSQL); say which constraint it hit.
-        if ((await this.accountByUsername(input.username)) !== undefined) {
+        const taken = await this.db
+          .selectFrom('accounts')
+          .select('user_id')
+          .where('username', '=', input.username)
+          .executeTakeFirst();
+        if (taken !== undefined) {
           throw fail(ErrorCode.UsernameTaken, 'username is taken');
         }
         throw fail(ErrorCode.BadRequest, 'deviceId is already in use: pick another random one');
@@ -252,6 +264,7 @@ export class Store {
       .selectFrom('accounts')
       .selectAll()
       .where('username', '=', username)
+      .where('deleted_at', 'is', null)
       .executeTakeFirst();
     return row === undefined ? undefined : parseRow(AccountRow, row, 'account');
   }
@@ -261,6 +274,7 @@ export class Store {
       .selectFrom('accounts')
       .selectAll()
       .where('user_id', '=', userId)
+      .where('deleted_at', 'is', null)
       .executeTakeFirst();
     return row === undefined ? undefined : parseRow(AccountRow, row, 'account');
   }
@@ -363,7 +377,62 @@ export class Store {
       await trx.deleteFrom('mailbox').where('device_id', '=', deviceId).execute();
       await trx.deleteFrom('group_members').where('device_id', '=', deviceId).execute();
       await trx.deleteFrom('challenges').where('device_id', '=', deviceId).execute();
+      await trx.deleteFrom('push_subscriptions').where('device_id', '=', deviceId).execute();
       return true;
+    });
+  }
+
+  /**
+   * Deletes an account: its devices, sessions, key packages, mailboxes, push subscriptions,
+   * unfinished uploads, links and group memberships go in one transaction. The accounts row stays,
+   * emptied, to keep the username reserved until USERNAME_QUARANTINE_MS has passed (the sweeper then
+   * deletes it), so nobody can take over the name while the account's contacts still trust it.
+   * Returns the deleted devices, the devices of other accounts that shared a group with it (to be
+   * told), and the upload ids whose files the caller deletes.
+   */
+  async deleteAccount(
+    userId: string,
+    now: number,
+  ): Promise<{ devices: string[]; peers: string[]; uploads: string[] }> {
+    return this.db.transaction().execute(async (trx) => {
+      const devRows = await trx
+        .selectFrom('devices')
+        .select('device_id')
+        .where('user_id', '=', userId)
+        .execute();
+      const devices = devRows.map((r) => parseRow(DbText, r.device_id, 'device id'));
+      const peerRows = await trx
+        .selectFrom('group_members as mine')
+        .innerJoin('group_members as other', 'other.group_id', 'mine.group_id')
+        .select('other.device_id')
+        .distinct()
+        .where('mine.user_id', '=', userId)
+        .where('other.user_id', '<>', userId)
+        .execute();
+      const peers = peerRows.map((r) => parseRow(DbText, r.device_id, 'device id'));
+      const upRows = await trx
+        .selectFrom('uploads')
+        .select('upload_id')
+        .where('device_id', 'in', devices.length > 0 ? devices : [''])
+        .execute();
+      const uploads = upRows.map((r) => parseRow(DbText, r.upload_id, 'upload id'));
+      for (const part of chunks(devices, 200)) {
+        await trx.deleteFrom('mailbox').where('device_id', 'in', part).execute();
+        await trx.deleteFrom('key_packages').where('device_id', 'in', part).execute();
+        await trx.deleteFrom('challenges').where('device_id', 'in', part).execute();
+        await trx.deleteFrom('push_subscriptions').where('device_id', 'in', part).execute();
+        await trx.deleteFrom('uploads').where('device_id', 'in', part).execute();
+      }
+      await trx.deleteFrom('group_members').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('links').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('devices').where('user_id', '=', userId).execute();
+      await trx
+        .updateTable('accounts')
+        .set({ deleted_at: now, display_name: null })
+        .where('user_id', '=', userId)
+        .execute();
+      return { devices, peers, uploads };
     });
   }
 
@@ -964,6 +1033,113 @@ export class Store {
     return ids;
   }
 
+  // ---- chunked uploads ----
+
+  async createUpload(u: {
+    uploadId: string;
+    attachmentId: string;
+    deviceId: string;
+    size: number;
+    now: number;
+  }): Promise<void> {
+    await this.db
+      .insertInto('uploads')
+      .values({
+        upload_id: u.uploadId,
+        attachment_id: u.attachmentId,
+        device_id: u.deviceId,
+        size: u.size,
+        received: 0,
+        created_at: u.now,
+      })
+      .execute();
+  }
+
+  async upload(uploadId: string): Promise<Upload | undefined> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .selectAll()
+      .where('upload_id', '=', uploadId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : parseRow(UploadRow, row, 'upload');
+  }
+
+  async setUploadReceived(uploadId: string, received: number): Promise<void> {
+    await this.db.updateTable('uploads').set({ received }).where('upload_id', '=', uploadId).execute();
+  }
+
+  async deleteUpload(uploadId: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('uploads').where('upload_id', '=', uploadId).executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
+  }
+
+  /** Turns a finished upload into an attachment, in one transaction. */
+  async completeUpload(upload: Upload, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('uploads').where('upload_id', '=', upload.uploadId).execute();
+      await trx
+        .insertInto('attachments')
+        .values({
+          attachment_id: upload.attachmentId,
+          size: upload.size,
+          uploader_device: upload.deviceId,
+          created_at: now,
+        })
+        .execute();
+    });
+  }
+
+  /** Forgets uploads started before `cutoff` and returns their ids (the caller deletes the files). */
+  async expireUploads(cutoff: number, limit = 1000): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('uploads')
+      .select('upload_id')
+      .where('created_at', '<', cutoff)
+      .limit(limit)
+      .execute();
+    const ids = rows.map((r) => parseRow(DbText, r.upload_id, 'upload id'));
+    if (ids.length > 0) await this.db.deleteFrom('uploads').where('upload_id', 'in', ids).execute();
+    return ids;
+  }
+
+  // ---- push subscriptions ----
+
+  async putPushSubscription(
+    deviceId: string,
+    sub: { endpoint: string; keys: { p256dh: string; auth: string } },
+    now: number,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('push_subscriptions').where('device_id', '=', deviceId).execute();
+      await trx
+        .insertInto('push_subscriptions')
+        .values({
+          device_id: deviceId,
+          endpoint: sub.endpoint,
+          p256dh: sub.keys.p256dh,
+          auth: sub.keys.auth,
+          created_at: now,
+        })
+        .execute();
+    });
+  }
+
+  async pushSubscription(deviceId: string): Promise<PushSubscription | undefined> {
+    const row = await this.db
+      .selectFrom('push_subscriptions')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : parseRow(PushSubscriptionRow, row, 'push subscription');
+  }
+
+  /** With `endpoint`, only that subscription (a newer one of the device stays). */
+  async deletePushSubscription(deviceId: string, endpoint?: string): Promise<void> {
+    let q = this.db.deleteFrom('push_subscriptions').where('device_id', '=', deviceId);
+    if (endpoint !== undefined) q = q.where('endpoint', '=', endpoint);
+    await q.execute();
+  }
+
   // ---- retention ----
 
   /** See README "Retention". */
@@ -1028,6 +1204,13 @@ export class Store {
     );
     count(await this.db.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst());
     count(await this.db.deleteFrom('invites').where('expires_at', '<=', now).executeTakeFirst());
+    count(
+      await this.db
+        .deleteFrom('accounts')
+        .where('deleted_at', 'is not', null)
+        .where('deleted_at', '<=', now - USERNAME_QUARANTINE_MS)
+        .executeTakeFirst(),
+    );
     return {
       expiredItems: Number(expired.numDeletedRows),
       trimmedItems: trimmed,

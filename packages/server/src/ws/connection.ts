@@ -1,6 +1,7 @@
 import {
   ClientFrame,
   CloseCode,
+  type EphemeralItem,
   ErrorCode,
   Limits,
   type MailboxItem,
@@ -59,6 +60,8 @@ export class Connection {
   #helloTimer: NodeJS.Timeout | undefined;
   #slowTimer: NodeJS.Timeout | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
+  /** Counted in ctx.presence (from `ready` until close). */
+  #present = false;
   readonly closed: Promise<void>;
 
   constructor(ctx: Context, ws: WebSocket) {
@@ -118,6 +121,8 @@ export class Connection {
     this.#state = 'closing';
     this.#ctx.metrics.sockets.dec();
     this.#unsubscribe?.();
+    if (this.#present && this.#auth !== undefined) this.#ctx.presence.remove(this.#auth.deviceId);
+    this.#present = false;
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#slowTimer);
     clearInterval(this.#rescanTimer);
@@ -172,10 +177,19 @@ export class Connection {
           return;
         }
         case 'send': {
+          if (frame.msg.ephemeral === true) {
+            const epoch = await this.#ephemeral(auth, frame.msg);
+            this.#send({ t: 'ok', rid: frame.rid, msgId: frame.msg.msgId, seq: 0, epoch });
+            return;
+          }
           const r = await this.#ctx.store.send(auth, frame.msg, Date.now());
           if (!r.duplicate) {
             this.#ctx.metrics.accepted.inc({ kind: frame.msg.kind });
-            for (const d of new Set(r.recipients)) this.#ctx.bus.publish(d, { type: 'mailbox' });
+            for (const d of new Set(r.recipients)) {
+              this.#ctx.bus.publish(d, { type: 'mailbox' });
+              // A device with no live socket here gets a content-free wake-up (coalesced).
+              this.#ctx.push?.notify(d);
+            }
           }
           this.#send({ t: 'ok', rid: frame.rid, msgId: r.msgId, seq: r.seq, epoch: r.epoch });
           return;
@@ -184,6 +198,39 @@ export class Connection {
     } catch (err) {
       this.#fail(rid, err);
     }
+  }
+
+  /**
+   * Ephemeral application messages (typing): checked like a send, then handed to the bus for the
+   * member devices' live sockets. No transaction, no mailbox row, no seq; returns the group epoch.
+   */
+  async #ephemeral(auth: Auth, msg: Extract<ClientFrame, { t: 'send' }>['msg']): Promise<number> {
+    if (
+      msg.kind !== 'application' ||
+      msg.adds !== undefined ||
+      msg.removes !== undefined ||
+      msg.welcome !== undefined
+    ) {
+      throw new ServerError(ErrorCode.BadRequest, 'only application messages can be ephemeral');
+    }
+    const g = await this.#ctx.store.group(msg.groupId);
+    if (g === undefined) throw new ServerError(ErrorCode.NotFound, 'unknown group');
+    if (!g.members.some((m) => m.deviceId === auth.deviceId)) {
+      throw new ServerError(ErrorCode.NotGroupMember, 'this device is not a member of the group');
+    }
+    const item: EphemeralItem = {
+      msgId: msg.msgId,
+      groupId: msg.groupId,
+      epoch: msg.epoch,
+      body: msg.body,
+      sender: { userId: auth.userId, deviceId: auth.deviceId },
+      sentAt: Date.now(),
+    };
+    for (const m of g.members) {
+      if (m.deviceId !== auth.deviceId) this.#ctx.bus.publish(m.deviceId, { type: 'ephemeral', item });
+    }
+    this.#ctx.metrics.accepted.inc({ kind: 'ephemeral' });
+    return g.epoch;
   }
 
   #fail(rid: number | undefined, err: unknown): void {
@@ -229,6 +276,8 @@ export class Connection {
     this.#auth = auth;
     this.#state = 'ready';
     this.#unsubscribe = this.#ctx.bus.subscribe(auth.deviceId, (m) => this.#onBus(m));
+    this.#ctx.presence.add(auth.deviceId);
+    this.#present = true;
     this.#send({
       t: 'ready',
       v: PROTOCOL_VERSION,
@@ -261,6 +310,9 @@ export class Connection {
         return;
       case 'device-revoked':
         this.close(CloseCode.SessionRevoked, 'device revoked', 'revoked');
+        return;
+      case 'ephemeral':
+        this.#send({ t: 'ephemeral', item: m.item });
         return;
     }
   }
