@@ -6,7 +6,13 @@
 import { spawn } from 'node:child_process';
 import { globSync, statSync } from 'node:fs';
 
-const patterns = ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'e2e/**/*.test.ts'];
+const patterns = [
+  'packages/*/src/**/*.test.ts',
+  'packages/*/test/**/*.test.ts',
+  'apps/*/src/**/*.test.ts',
+  'apps/*/test/**/*.test.ts',
+  'e2e/**/*.test.ts',
+];
 
 const args = process.argv.slice(2);
 let files: string[];

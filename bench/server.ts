@@ -1,0 +1,21 @@
+/**
+ * The server process for benchmarks: packages/server/src/main.ts's flags and "listening" line,
+ * with the per-IP registration and per-device login limits lifted, since every simulated client
+ * registers from 127.0.0.1. Everything else is the production configuration.
+ */
+import { loadConfig, startServer } from '@kolokol/server';
+
+const config = loadConfig(process.argv.slice(2), process.env);
+const server = await startServer({
+  ...config,
+  rateLimits: { registrationsPerIp: 1_000_000, challengesPerDevice: 1_000_000 },
+});
+process.stdout.write(`Kolokol listening on ${server.url}\n`);
+const stop = () => {
+  server.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
