@@ -1,0 +1,132 @@
+import type { IndexedDbStore, KolokolClient } from '@kolokol/sdk';
+import { useCallback, useEffect, useState } from 'react';
+import { setLanguage, useT } from '../i18n/react.ts';
+import { fetchServerInfo, loadPrefs, Messenger, type ServerInfo } from '../messenger.ts';
+import { openClient, openStore, wipeAndReload } from './boot.ts';
+import { MessengerContext, useMediaQuery, useMessenger } from './hooks.ts';
+import { Onboarding } from './Onboarding.tsx';
+import { Shell } from './Shell.tsx';
+
+type Boot =
+  | { state: 'loading' }
+  | { state: 'error' }
+  | { state: 'onboard'; store: IndexedDbStore; info: ServerInfo | undefined }
+  | { state: 'ready'; store: IndexedDbStore; messenger: Messenger };
+
+export function App() {
+  const { t, lang } = useT();
+  const [boot, setBoot] = useState<Boot>({ state: 'loading' });
+
+  const start = useCallback(
+    async (store: IndexedDbStore, client: KolokolClient, info: ServerInfo | undefined) => {
+      const m = new Messenger(client, loadPrefs());
+      m.info = info;
+      await m.start();
+      setBoot({ state: 'ready', store, messenger: m });
+    },
+    [],
+  );
+
+  useEffect(() => {
+    let live = true;
+    (async () => {
+      let store: IndexedDbStore;
+      try {
+        store = await openStore();
+      } catch {
+        if (live) setBoot({ state: 'error' });
+        return;
+      }
+      const [client, info] = await Promise.all([openClient(store), fetchServerInfo(location.origin)]);
+      if (!live) return;
+      if (client === undefined) setBoot({ state: 'onboard', store, info });
+      else await start(store, client, info);
+    })();
+    return () => {
+      live = false;
+    };
+  }, [start]);
+
+  useEffect(() => {
+    if (boot.state === 'ready') boot.messenger.lang = lang;
+  }, [boot, lang]);
+
+  if (boot.state === 'loading')
+    return (
+      <div className="splash" role="status">
+        <Logo />
+        <p>{t('app.loading')}</p>
+      </div>
+    );
+  if (boot.state === 'error')
+    return (
+      <div className="splash">
+        <Logo />
+        <p role="alert">{t('app.storageError')}</p>
+      </div>
+    );
+  if (boot.state === 'onboard')
+    return (
+      <Onboarding store={boot.store} info={boot.info} onReady={(c) => start(boot.store, c, boot.info)} />
+    );
+  return (
+    <MessengerContext.Provider value={boot.messenger}>
+      <Themed>
+        <Ready store={boot.store} />
+      </Themed>
+    </MessengerContext.Provider>
+  );
+}
+
+function Ready({ store }: { store: IndexedDbStore }) {
+  const m = useMessenger();
+  const { t } = useT();
+  if (m.revoked)
+    return (
+      <div className="splash">
+        <Logo />
+        <p role="alert">{t('err.revoked')}</p>
+        <button type="button" className="button primary" onClick={() => void wipeAndReload(store)}>
+          {t('common.ok')}
+        </button>
+      </div>
+    );
+  return <Shell store={store} />;
+}
+
+/** Applies the theme and language preferences to the document. */
+function Themed({ children }: { children: React.ReactNode }) {
+  const m = useMessenger();
+  const dark = useMediaQuery('(prefers-color-scheme: dark)');
+  const theme = m.prefs.theme === 'system' ? (dark ? 'dark' : 'light') : m.prefs.theme;
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+    document
+      .querySelector('meta[name="theme-color"]')
+      ?.setAttribute('content', theme === 'dark' ? '#17212b' : '#ffffff');
+  }, [theme]);
+  const language = m.prefs.language;
+  useEffect(() => {
+    void setLanguage(language);
+  }, [language]);
+  const unread = m.totalUnread();
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) ${m.t('app.name')}` : m.t('app.name');
+  }, [unread, m]);
+  return <>{children}</>;
+}
+
+export function Logo() {
+  return (
+    <svg className="logo" width="56" height="56" viewBox="0 0 64 64" aria-hidden="true">
+      <rect width="64" height="64" rx="16" fill="var(--accent)" />
+      <path
+        d="M32 14c-7 0-12 5-12 12v9l-4 6h32l-4-6v-9c0-7-5-12-12-12Zm-5 30a5 5 0 0 0 10 0"
+        fill="none"
+        stroke="#fff"
+        strokeWidth="3.5"
+        strokeLinejoin="round"
+      />
+    </svg>
+  );
+}
