@@ -141,6 +141,8 @@ export const CloseCode = {
   Unauthorized: 4401,
   SessionRevoked: 4403,
   HelloTimeout: 4408,
+  /** The device opened more sockets than the server allows; this (its oldest) one is closed. */
+  TooManyConnections: 4409,
   TooSlow: 4429,
   ServerShutdown: 4503,
 } as const;

@@ -71,7 +71,7 @@ import {
   SettingsRecord as SettingsSchema,
   type UserRef,
 } from './store/records.ts';
-import type { Store, StoreWriter } from './store/store.ts';
+import { pendingKey, type Store, type StoreWriter } from './store/store.ts';
 import { defaultTransport, type Transport } from './transport.ts';
 import { KeyedMutex, newId, SerialQueue, sleep } from './util.ts';
 
@@ -167,7 +167,11 @@ export interface ClientOptions {
 
 const KP_TARGET = 60;
 const KP_LOW = 50;
-const MAX_BUFFERED = 2000;
+/** Items held for a group we cannot process yet (unknown group, future epoch): per group, in all. */
+const MAX_PENDING_PER_GROUP = 500;
+const MAX_PENDING = 2000;
+/** A held item whose group or epoch has not come within this time is dropped. */
+const PENDING_TTL_MS = 24 * 60 * 60 * 1000;
 const EPOCH_WAIT_MS = 30_000;
 const MAX_COMMIT_ATTEMPTS = 8;
 
@@ -247,8 +251,10 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   readonly #groups = new Map<string, Group>();
   readonly #locks = new KeyedMutex();
   readonly #inbound = new SerialQueue();
-  readonly #buffered = new Map<string, MailboxItem[]>();
-  #bufferedCount = 0;
+  /** In-memory index of the Store's held items (key -> group, heldAt), loaded on first use. */
+  #pending: Map<string, { groupId: string; heldAt: number; item: MailboxItem }> | undefined;
+  readonly #draining = new Set<string>();
+  readonly #drainAgain = new Set<string>();
   readonly #epochWaiters = new Map<string, { epoch: number; resolve: () => void }[]>();
   readonly #sendChains = new Map<string, Promise<unknown>>();
   readonly #inflight = new Set<string>();
@@ -491,6 +497,51 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
 
   async messages(conversationId: string, opts?: { limit?: number }): Promise<StoredMessage[]> {
     return this.#store.listMessages(conversationId, opts);
+  }
+
+  /** Sends waiting in the outbox (all, or one conversation's), oldest first. */
+  async outbox(
+    conversationId?: string,
+  ): Promise<{ msgId: string; conversationId: string; createdAt: number; type: string }[]> {
+    return (await this.#store.listOutbox(conversationId)).map((o) => {
+      const env = EnvelopeSchema.safeParse(o.envelope);
+      return {
+        msgId: o.msgId,
+        conversationId: o.conversationId,
+        createdAt: o.createdAt,
+        type: env.success ? env.data.type : 'invalid',
+      };
+    });
+  }
+
+  /**
+   * Sends a conversation's queued messages again after the server refused them with
+   * NOT_GROUP_MEMBER (the conversation was marked `readOnly`); clears the mark.
+   */
+  async retryOutbox(conversationId: string): Promise<void> {
+    await this.#setReadOnly(conversationId, false);
+    await this.#resumeOutbox(conversationId);
+  }
+
+  /** Deletes one queued send for good. When a read-only conversation has none left, it is writable again. */
+  async discardOutbox(msgId: string): Promise<boolean> {
+    const entry = (await this.#store.listOutbox()).find((o) => o.msgId === msgId);
+    if (entry === undefined || this.#inflight.has(msgId)) return false;
+    await this.#store.atomic((w) => w.deleteOutbox(entry));
+    if ((await this.#store.listOutbox(entry.conversationId)).length === 0)
+      await this.#setReadOnly(entry.conversationId, false);
+    return true;
+  }
+
+  async #setReadOnly(conversationId: string, readOnly: boolean): Promise<void> {
+    await this.#locks.with(stateLock(conversationId), async () => {
+      const conv = await this.#store.getConversation(conversationId);
+      if (conv === undefined || (conv.readOnly === true) === readOnly) return;
+      const { readOnly: _r, ...rest } = conv;
+      const next = readOnly ? { ...rest, readOnly: true } : rest;
+      await this.#store.atomic((w) => w.putConversation(next));
+      this.#emitConversation(next);
+    });
   }
 
   /** Finds or creates the 1:1 conversation with `username` (all devices of both accounts). */
@@ -1014,6 +1065,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     await this.#locks.with(groupId, async () => {
       const group = await this.#group(groupId);
       if (group === undefined) return;
+      if ((await this.#store.getConversation(groupId))?.forked !== undefined) return;
       const count = this.#ephemeralCount.get(groupId);
       const n = count !== undefined && count.epoch === group.epoch ? count.n : 0;
       if (n >= EPHEMERAL_CAP) return;
@@ -1045,6 +1097,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   /** An ephemeral item (typing): decrypted like any message, never acknowledged or stored. */
   async #processEphemeral(item: EphemeralItem): Promise<void> {
     let env: Envelope | undefined;
+    let from: { userId: string; deviceId: string } | undefined;
     let body: Uint8Array;
     try {
       body = fromB64(item.body);
@@ -1064,6 +1117,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       });
       effect();
       if (r.value.sender.userId !== item.sender.userId) return;
+      from = { userId: r.value.sender.userId, deviceId: r.value.sender.deviceId };
       const decoded = decodeEnvelope(r.value.plaintext);
       if (decoded.ok) env = decoded.envelope;
     });
@@ -1480,6 +1534,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       try {
         const group = await this.#group(groupId);
         if (group === undefined) throw new SdkError('NOT_GROUP_MEMBER', `no group state for ${groupId}`);
+        if ((await this.#store.getConversation(groupId))?.forked !== undefined)
+          throw new SdkError('FORKED', `conversation ${groupId} forked: no more commits on its group`);
         const out = await plan(group);
         if (out === undefined) return false;
         const msg: OutgoingMessage = {
@@ -1679,7 +1735,14 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
 
   /** Stores the envelope in the outbox (stable msgId), then sends it after the conversation's earlier sends. */
   async #enqueueEnvelope(conversationId: string, envelope: Envelope): Promise<StoredMessage | undefined> {
-    await this.#liveConversation(conversationId);
+    const conv = await this.#liveConversation(conversationId);
+    if (conv.forked !== undefined)
+      throw new SdkError('FORKED', 'this conversation is being moved to a new group; try again shortly');
+    if (conv.readOnly === true)
+      throw new SdkError(
+        'NOT_GROUP_MEMBER',
+        'the server says this device is not in the group; retryOutbox() or discardOutbox() first',
+      );
     const now = Date.now();
     const entry: OutboxRecord = {
       msgId: newId(),
@@ -1703,10 +1766,21 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     return next;
   }
 
-  async #resumeOutbox(): Promise<void> {
-    for (const entry of await this.#store.listOutbox()) {
+  async #resumeOutbox(conversationId?: string): Promise<void> {
+    const parked = new Set(
+      (await this.#store.listConversations())
+        .filter((c) => c.readOnly === true || c.forked !== undefined)
+        .map((c) => c.id),
+    );
+    for (const entry of await this.#store.listOutbox(conversationId)) {
       if (this.#inflight.has(entry.msgId)) continue;
-      this.#chainSend(entry).catch((e) => this.emit(ClientEvent.Error, SdkError.from(e)));
+      // Waiting for the user (retryOutbox / discardOutbox), not for the network.
+      if (parked.has(entry.conversationId)) continue;
+      this.#chainSend(entry).catch((e) => {
+        // A parked send was reported when it was parked.
+        if (!(e instanceof SdkError && (e.code === 'NOT_GROUP_MEMBER' || e.code === 'FORKED')))
+          this.emit(ClientEvent.Error, SdkError.from(e));
+      });
     }
   }
 
@@ -1717,8 +1791,41 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       await this.#store.atomic((w) => w.deleteOutbox(entry));
       throw err;
     };
+    // The server (or our own state) says we are not in the group. That may be a removal we have
+    // not processed, or one we never agreed to (review M1): the message is not the user's to lose.
+    // Keep it, stop sending to the conversation, and let the user retry or discard it.
+    const park = async (err: SdkError): Promise<never> => {
+      await this.#locks.with(stateLock(groupId), async () => {
+        const conv = await this.#store.getConversation(groupId);
+        if (conv !== undefined && conv.readOnly !== true) {
+          const next = { ...conv, readOnly: true, updatedAt: Date.now() };
+          await this.#store.atomic((w) => w.putConversation(next));
+          this.#emitConversation(next);
+        }
+      });
+      const parked = new SdkError(
+        'NOT_GROUP_MEMBER',
+        `message ${entry.msgId} was not sent: ${err.message}; it stays queued (retryOutbox / discardOutbox)`,
+        { cause: err, details: { conversationId: groupId, msgId: entry.msgId } },
+      );
+      this.emit(ClientEvent.Error, parked);
+      throw parked;
+    };
     if (!parsed.success) return drop(new SdkError('STORE', 'outbox entry holds an invalid envelope'));
     const envelope = parsed.data;
+    const current = await this.#store.getConversation(groupId);
+    if (current?.forked !== undefined) {
+      // Never on a forked group: the entry stays queued.
+      throw new SdkError('FORKED', `message ${entry.msgId} waits: the conversation forked`, {
+        details: { conversationId: groupId, msgId: entry.msgId },
+      });
+    }
+    if (current?.readOnly === true) {
+      // An earlier send of this conversation was parked: this one waits with it, quietly.
+      throw new SdkError('NOT_GROUP_MEMBER', `message ${entry.msgId} waits: the conversation is read-only`, {
+        details: { conversationId: groupId, msgId: entry.msgId },
+      });
+    }
     for (;;) {
       let msg: OutgoingMessage;
       {
@@ -1727,7 +1834,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         try {
           const group = await this.#group(groupId);
           if (group === undefined)
-            return drop(new SdkError('NOT_GROUP_MEMBER', 'this device is not in the group'));
+            return park(new SdkError('NOT_GROUP_MEMBER', 'this device is not in the group'));
           const r = await encryptMessage(this.#ctx, group, encodeEnvelope(envelope));
           if (!r.ok) return drop(new SdkError('CRYPTO', r.error.message, { cause: r.error }));
           this.#ephemeralCount.delete(groupId);
@@ -1760,6 +1867,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
           continue;
         }
         if (err.code === 'CLOSED') throw err;
+        if (err.code === 'NOT_GROUP_MEMBER') return park(err);
         return drop(err);
       }
       return this.#recordSent(entry, envelope, ok);
@@ -1822,13 +1930,11 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   // Incoming
 
   #onReady(): void {
-    // Unacknowledged items come again on the new connection; what we held back is stale.
-    this.#buffered.clear();
-    this.#bufferedCount = 0;
     this.#acks = [];
     this.#caughtUp = false;
     this.#spawn(() => this.#topUpKeyPackages());
     this.#spawn(() => this.#reconcileOwnDevices());
+    this.#spawn(() => this.#expirePending());
   }
 
   /**
@@ -1957,32 +2063,108 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     this.#conn.ack(ids);
   }
 
-  #buffer(item: MailboxItem): void {
-    if (this.#bufferedCount >= MAX_BUFFERED) return; // not acked: the server sends it again later
-    const list = this.#buffered.get(item.groupId) ?? [];
-    if (list.some((i) => i.id === item.id)) return;
-    list.push(item);
-    this.#buffered.set(item.groupId, list);
-    this.#bufferedCount++;
+  async #pendingIndex(): Promise<Map<string, { groupId: string; heldAt: number; item: MailboxItem }>> {
+    if (this.#pending === undefined) {
+      const index = new Map<string, { groupId: string; heldAt: number; item: MailboxItem }>();
+      for (const p of await this.#store.listPending())
+        index.set(pendingKey(p.item), { groupId: p.item.groupId, heldAt: p.heldAt, item: p.item });
+      this.#pending ??= index;
+    }
+    return this.#pending;
   }
 
-  async #drainBuffered(groupId: string): Promise<void> {
-    const list = this.#buffered.get(groupId);
-    if (list === undefined) return;
-    this.#buffered.delete(groupId);
-    this.#bufferedCount -= list.length;
-    list.sort((a, b) => a.epoch - b.epoch || a.seq - b.seq);
-    for (const item of list) await this.#safeProcess(item);
+  /**
+   * Keeps an item we cannot process yet (a group we have no state for, an epoch we have not
+   * reached) in the Store and acknowledges it. Holding it unacknowledged instead would let anyone
+   * who can put items in our mailbox fill the server's in-flight window and stop all our delivery
+   * (security review H1). Bounded per group and in all; the oldest go first, reported as DROPPED.
+   */
+  async #hold(item: MailboxItem): Promise<void> {
+    const index = await this.#pendingIndex();
+    const key = pendingKey(item);
+    if (!index.has(key)) {
+      const heldAt = Date.now();
+      await this.#store.atomic((w) => w.putPending({ item, heldAt }));
+      index.set(key, { groupId: item.groupId, heldAt, item });
+    }
+    this.#ack(item.id);
+    const over: string[] = [];
+    const ofGroup = [...index].filter(([, p]) => p.groupId === item.groupId);
+    if (ofGroup.length > MAX_PENDING_PER_GROUP) {
+      ofGroup.sort(([, a], [, b]) => a.heldAt - b.heldAt);
+      for (const [k] of ofGroup.slice(0, ofGroup.length - MAX_PENDING_PER_GROUP)) over.push(k);
+    }
+    if (index.size - over.length > MAX_PENDING) {
+      const all = [...index].filter(([k]) => !over.includes(k)).sort(([, a], [, b]) => a.heldAt - b.heldAt);
+      for (const [k] of all.slice(0, all.length - MAX_PENDING)) over.push(k);
+    }
+    if (over.length > 0) await this.#dropPending(over, 'too many items held');
   }
 
-  /** Never throws: one bad item is acked and reported; the rest of the mailbox goes on. */
-  async #safeProcess(item: MailboxItem): Promise<void> {
+  async #dropPending(keys: string[], why: string): Promise<void> {
+    const index = await this.#pendingIndex();
+    const items = keys.flatMap((k) => {
+      const p = index.get(k);
+      return p === undefined ? [] : [p.item];
+    });
+    if (items.length === 0) return;
+    await this.#store.atomic((w) => {
+      for (const i of items) w.deletePending(i);
+    });
+    for (const k of keys) index.delete(k);
+    const groups = [...new Set(items.map((i) => i.groupId))];
+    this.emit(
+      ClientEvent.Error,
+      new SdkError('DROPPED', `dropped ${items.length} held item(s) of ${groups.join(', ')}: ${why}`, {
+        details: { groups, count: items.length },
+      }),
+    );
+  }
+
+  /** Drops held items older than PENDING_TTL_MS (after each drain, and on every connect). */
+  async #expirePending(): Promise<void> {
+    const cutoff = Date.now() - PENDING_TTL_MS;
+    const index = await this.#pendingIndex();
+    const old = [...index].filter(([, p]) => p.heldAt < cutoff).map(([k]) => k);
+    if (old.length > 0) await this.#dropPending(old, 'held for more than a day');
+  }
+
+  /** Retries the group's held items, oldest epoch first (after a commit or welcome for it). */
+  async #drainPending(groupId: string): Promise<void> {
+    if (this.#draining.has(groupId)) {
+      // A commit processed inside the running drain: it goes round once more.
+      this.#drainAgain.add(groupId);
+      return;
+    }
+    this.#draining.add(groupId);
     try {
-      await this.#processItem(item);
+      do {
+        this.#drainAgain.delete(groupId);
+        const index = await this.#pendingIndex();
+        const held = [...index.values()]
+          .filter((p) => p.groupId === groupId)
+          .map((p) => p.item)
+          .sort((a, b) => a.epoch - b.epoch || a.seq - b.seq);
+        for (const item of held) await this.#safeProcess(item, true);
+      } while (this.#drainAgain.has(groupId));
+    } finally {
+      this.#draining.delete(groupId);
+    }
+    await this.#expirePending();
+  }
+
+  /**
+   * Never throws: one bad item is acked and reported; the rest of the mailbox goes on. `held`: the
+   * item comes from the Store's held items (already acknowledged), and leaves them once processed.
+   */
+  async #safeProcess(item: MailboxItem, held = false): Promise<void> {
+    let stillHeld = false;
+    try {
+      stillHeld = await this.#processItem(item, held);
     } catch (e) {
       const err = SdkError.from(e);
       if (err.code === 'STORE' || err.code === 'CLOSED') {
-        // Not the item's fault: leave it unacked so that it comes again.
+        // Not the item's fault: leave it unacked (or held) so that it comes again.
         this.emit(ClientEvent.Error, err);
         return;
       }
@@ -1992,13 +2174,19 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       );
       this.#ack(item.id);
     }
+    if (held && !stillHeld) {
+      const key = pendingKey(item);
+      await this.#store.atomic((w) => w.deletePending(item));
+      this.#pending?.delete(key);
+    }
   }
 
-  async #processItem(item: MailboxItem): Promise<void> {
+  /** Returns true when the item is (still) held for later. */
+  async #processItem(item: MailboxItem, held = false): Promise<boolean> {
     const seen = seenKey(item.sender.deviceId, item.msgId);
     if (await this.#store.isSeen(seen)) {
       this.#ack(item.id);
-      return;
+      return false;
     }
     let body: Uint8Array;
     try {
@@ -2008,7 +2196,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     }
     if (item.kind === 'welcome') {
       await this.#processWelcome(item, body, seen);
-      return;
+      return false;
     }
     const outcome = await this.#locks.with(item.groupId, async () => {
       const group = await this.#group(item.groupId);
@@ -2019,6 +2207,10 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       }
       if (item.epoch > group.epoch) return 'buffer' as const;
       const r = await processMessage(this.#ctx, group, body);
+      if (!r.ok && item.kind === 'commit' && item.epoch === group.epoch) {
+        await this.#markForked(item, seen, r.error);
+        return 'done' as const;
+      }
       if (!r.ok) {
         await this.#store.atomic((w) => w.markSeen(seen));
         this.#ack(item.id);
@@ -2051,10 +2243,44 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     if (outcome === 'drop') {
       this.#ack(item.id);
     } else if (outcome === 'buffer') {
-      this.#buffer(item);
+      if (!held) await this.#hold(item);
+      return true;
     } else if (outcome === 'commit') {
-      await this.#drainBuffered(item.groupId);
+      await this.#drainPending(item.groupId);
     }
+    return false;
+  }
+
+  /**
+   * The server accepted a commit for our current epoch (it moved the group on) and we cannot
+   * process it: garbage from a member, or a commit this device refuses (review H2). Staying at the
+   * old epoch and sending on it would let that member keep reading, so the conversation is marked
+   * forked and nothing more is sent on this group: no messages, no commits, no typing.
+   */
+  async #markForked(item: MailboxItem, seen: string, cause: unknown): Promise<void> {
+    const conv = await this.#store.getConversation(item.groupId);
+    const next: ConversationRecord | undefined =
+      conv === undefined
+        ? undefined
+        : {
+            ...conv,
+            forked: { at: Date.now(), by: { ...item.sender }, epoch: item.epoch },
+            updatedAt: Date.now(),
+          };
+    await this.#store.atomic((w) => {
+      w.markSeen(seen);
+      if (next !== undefined) w.putConversation(next);
+    });
+    this.#ack(item.id);
+    if (next !== undefined) this.#emitConversation(next);
+    this.emit(
+      ClientEvent.Error,
+      new SdkError(
+        'FORKED',
+        `conversation ${item.groupId} forked: cannot process the commit of ${item.sender.userId}/${item.sender.deviceId} for epoch ${item.epoch}; nothing more is sent on it`,
+        { cause, details: { conversationId: item.groupId, by: { ...item.sender }, epoch: item.epoch } },
+      ),
+    );
   }
 
   async #onApplication(
@@ -2391,7 +2617,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       // The others learn who we are (they may have known us only by username).
       this.#spawn(() => this.#shareProfile(group.groupId));
     });
-    await this.#drainBuffered(item.groupId);
+    await this.#drainPending(item.groupId);
   }
 }
 

@@ -76,6 +76,40 @@ export const ReceiptEnvelope = z.object({
 /** Typing indicator; travels as an ephemeral message (never stored by the server). */
 export const TypingEnvelope = z.object({ v: z.literal(1), type: z.literal('typing'), typing: z.boolean() });
 
+const CallId = z.string().min(8).max(64);
+const Sdp = z
+  .string()
+  .min(1)
+  .max(64 * 1024);
+/**
+ * Call signalling (see ARCHITECTURE, "Life of a call"). Offers, answers, `selected`, decline,
+ * busy, cancel and hang-up are durable (an offline device of the callee must learn that a call
+ * ended); candidates and `ringing` take the ephemeral path.
+ */
+export const CallSignal = z.discriminatedUnion('kind', [
+  /** Caller -> conversation; `restart` re-offers an existing call with new ICE credentials. */
+  z.object({ kind: z.literal('offer'), sdp: Sdp, video: z.boolean(), restart: z.boolean().optional() }),
+  /** Callee device -> caller. The answering device is the MLS sender. */
+  z.object({ kind: z.literal('answer'), sdp: Sdp }),
+  /** Caller -> everyone: the callee device whose answer it took; every other device stops. */
+  z.object({ kind: z.literal('selected'), deviceId: z.string().min(1).max(64) }),
+  z.object({ kind: z.literal('candidate'), candidate: z.string().max(1024) }),
+  z.object({ kind: z.literal('ringing') }),
+  z.object({ kind: z.literal('decline') }),
+  z.object({ kind: z.literal('busy') }),
+  /** Caller gave up before anyone answered. */
+  z.object({ kind: z.literal('cancel'), reason: z.enum(['cancelled', 'timeout']) }),
+  z.object({ kind: z.literal('hangup') }),
+]);
+export type CallSignal = z.infer<typeof CallSignal>;
+export const CallEnvelope = z.object({
+  v: z.literal(1),
+  type: z.literal('call'),
+  callId: CallId,
+  signal: CallSignal,
+});
+export type CallEnvelope = z.infer<typeof CallEnvelope>;
+
 export const Envelope = z.discriminatedUnion('type', [
   TextEnvelope,
   AttachmentEnvelope,
@@ -87,17 +121,23 @@ export const Envelope = z.discriminatedUnion('type', [
   DeleteEnvelope,
   ReceiptEnvelope,
   TypingEnvelope,
+  CallEnvelope,
 ]);
 export type Envelope = z.infer<typeof Envelope>;
 
 /** What a stored message holds (meta and leave envelopes change the conversation instead). */
-export const SystemEvent = z.enum(['safety-number-changed', 'account-deleted']);
+export const SystemEvent = z.enum(['safety-number-changed', 'account-deleted', 'missed-call']);
 export type SystemEvent = z.infer<typeof SystemEvent>;
 export const MessageBody = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text'), text: z.string() }),
   z.object({ type: z.literal('attachment'), attachment: AttachmentRef }),
-  /** A local notice (never sent): `userId` is whom it is about. */
-  z.object({ type: z.literal('system'), event: SystemEvent, userId: z.string() }),
+  /** A local notice (never sent): `userId` is whom it is about; `callId` for a missed call. */
+  z.object({
+    type: z.literal('system'),
+    event: SystemEvent,
+    userId: z.string(),
+    callId: z.string().optional(),
+  }),
 ]);
 export type MessageBody = z.infer<typeof MessageBody>;
 

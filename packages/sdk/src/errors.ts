@@ -17,6 +17,10 @@ export const SdkOnlyCodes = [
   'CRYPTO',
   /** The caller's AbortSignal fired (attachment upload or download). */
   'ABORTED',
+  /** Held items were dropped: too many for a group or in all, or held longer than a day. */
+  'DROPPED',
+  /** A conversation's MLS group broke (a commit we cannot process); see the fork recovery. */
+  'FORKED',
 ] as const;
 export type SdkErrorCode = ErrorCode | (typeof SdkOnlyCodes)[number];
 

@@ -5,10 +5,17 @@ import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { LocalBus } from './bus.ts';
-import { defaultConfig, defaultRateLimits, defaultTuning, type ServerConfig } from './config.ts';
+import {
+  defaultConfig,
+  defaultRateLimits,
+  defaultTuning,
+  type RateLimitConfig,
+  type ServerConfig,
+} from './config.ts';
 import type { Context, ResolvedConfig } from './context.ts';
 import { ServerError } from './errors.ts';
 import { toWire } from './http/errors.ts';
+import { clientIp } from './http/ip.ts';
 import { registerRoutes } from './http/routes.ts';
 import { registerStatic } from './http/static.ts';
 import { createMetrics } from './metrics.ts';
@@ -16,6 +23,7 @@ import { loadVapidKeys, Presence, PushSender } from './push.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { Store, type StoreOptions } from './storage/store.ts';
 import { Connection } from './ws/connection.ts';
+import { ConnectionRegistry } from './ws/registry.ts';
 
 export interface RunningServer {
   /** http://127.0.0.1:PORT (the loopback address when bound to all interfaces). */
@@ -40,6 +48,17 @@ export function resolveConfig(config: Partial<ServerConfig> & { dataDir: string 
     retention: { ...defaultConfig.retention, ...config.retention },
     rateLimits: { ...defaultRateLimits, ...config.rateLimits },
     tuning: { ...defaultTuning, ...config.tuning },
+  };
+}
+
+function limiters(r: RateLimitConfig): Context['limiters'] {
+  const limiter = (n: number) => new RateLimiter(n, r.windowMs, r.maxKeys);
+  return {
+    registration: limiter(r.registrationsPerIp),
+    challenge: limiter(r.challengesPerDevice),
+    challengeUnknown: limiter(r.challengesUnknownPerIp),
+    claims: limiter(r.claimsPerClaimer),
+    claimPairs: limiter(r.claimsPerPair),
   };
 }
 
@@ -116,18 +135,29 @@ export async function startServer(
     bus,
     metrics,
     log,
-    limiters: {
-      registration: new RateLimiter(config.rateLimits.registrationsPerIp, config.rateLimits.windowMs),
-      challenge: new RateLimiter(config.rateLimits.challengesPerDevice, config.rateLimits.windowMs),
-    },
+    limiters: limiters(config.rateLimits),
     attachmentsDir,
     version: SERVER_VERSION,
     presence,
     push,
+    connections: new ConnectionRegistry<Connection>(),
   };
 
   const fastifyLog: FastifyBaseLogger = log;
-  const app = Fastify({ loggerInstance: fastifyLog, bodyLimit: JSON_BODY_LIMIT, return503OnClosing: true });
+  const app = Fastify({
+    loggerInstance: fastifyLog,
+    bodyLimit: JSON_BODY_LIMIT,
+    return503OnClosing: true,
+    // Fastify's defaults (0) let a client hold a request or an idle socket open forever (review
+    // M4). Attachment bodies also have a per-chunk idle timeout (tuning.uploadIdleMs).
+    requestTimeout: config.tuning.requestTimeoutMs,
+    connectionTimeout: config.tuning.connectionTimeoutMs,
+    // A number means that many proxy hops (the same rule as clientIp for the WebSocket upgrade).
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (_address: string, hop: number) => hop < Number(config.trustProxy)
+        : config.trustProxy,
+  });
   app.setErrorHandler((err, req, reply) => {
     const wire = toWire(err);
     if (wire.internal) req.log.error({ err }, 'request failed');
@@ -162,8 +192,15 @@ export async function startServer(
       );
       return;
     }
+    const ip = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], config.trustProxy);
+    // Sockets that have not authenticated cost us memory and a hello timer each: cap them per IP.
+    if (ctx.connections.unauthenticated(ip) >= config.tuning.maxUnauthenticatedPerIp) {
+      ctx.metrics.closes.inc({ reason: 'too-many-unauthenticated' });
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\n\r\n');
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ctx, ws);
+      const conn = new Connection(ctx, ws, ip);
       connections.add(conn);
       void conn.closed.then(() => connections.delete(conn));
     });

@@ -7,6 +7,8 @@ export interface Auth {
   userId: string;
   deviceId: string;
   sessionId: string;
+  /** When the session expires: sockets authenticated with it are closed then. */
+  expiresAt: number;
 }
 
 /** last_seen_at is a hint for the sessions list, not an audit log: write it at most this often. */
@@ -25,7 +27,12 @@ export async function authenticateToken(ctx: Context, token: string, now = Date.
     throw new ServerError(ErrorCode.SessionRevoked, 'this session has been revoked');
   if (session.expiresAt <= now) throw new ServerError(ErrorCode.Unauthorized, 'unknown or expired session');
   if (now - session.lastSeenAt > TOUCH_EVERY_MS) await ctx.store.touchSession(session.sessionId, now);
-  return { userId: session.userId, deviceId: session.deviceId, sessionId: session.sessionId };
+  return {
+    userId: session.userId,
+    deviceId: session.deviceId,
+    sessionId: session.sessionId,
+    expiresAt: session.expiresAt,
+  };
 }
 
 export async function authenticateHeader(ctx: Context, header: string | undefined): Promise<Auth> {

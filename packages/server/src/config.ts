@@ -8,9 +8,16 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 export interface RateLimitConfig {
   /** Registrations per client IP per window. */
   registrationsPerIp: number;
-  /** Login challenges per device per window. */
+  /** Login challenges per (existing) device per window. */
   challengesPerDevice: number;
+  /** Login challenges for unknown device ids, per client IP per window. */
+  challengesUnknownPerIp: number;
+  /** Key package claims per claiming account per window, and per (claiming account, target user). */
+  claimsPerClaimer: number;
+  claimsPerPair: number;
   windowMs: number;
+  /** Keys each limiter remembers at most; above that the oldest are forgotten. */
+  maxKeys: number;
 }
 
 /** Knobs for tests and operators who know what they do; defaults suit production. */
@@ -27,6 +34,24 @@ export interface TuningConfig {
   slowClientMs: number;
   /** Chunk size offered for chunked attachment uploads. */
   uploadChunkBytes: number;
+  /** An upload whose body sends nothing for this long is cut off (a per-chunk idle timeout). */
+  uploadIdleMs: number;
+  /** Fastify requestTimeout: the whole of one request (headers and body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** Fastify connectionTimeout: an HTTP socket idle this long is closed. */
+  connectionTimeoutMs: number;
+  /**
+   * Mailbox bytes pushed to one connection and not yet acknowledged (besides the item window of
+   * Limits.maxInFlight). One item larger than this still goes out when nothing else is in flight.
+   */
+  maxInFlightBytes: number;
+  /** Live sockets per device; a new one closes the oldest (TooManyConnections). */
+  maxConnectionsPerDevice: number;
+  /** Sockets per client IP that have not finished `hello`; more are refused with HTTP 429. */
+  maxUnauthenticatedPerIp: number;
+  /** Incoming frames (or bytes) received and not yet handled, above which the socket stops being read. */
+  maxPendingFrames: number;
+  maxPendingBytes: number;
 }
 
 export interface ServerConfig {
@@ -37,6 +62,13 @@ export interface ServerConfig {
   storage: { kind: 'sqlite' } | { kind: 'postgres'; url: string; schema?: string };
   registration: 'open' | 'invite';
   maxAttachmentBytes: number;
+  /** Bytes of attachments (and unfinished uploads) one device may keep on the server. */
+  attachmentQuotaBytes: number;
+  /**
+   * Take the client address from X-Forwarded-For: false (default: the socket's address), true
+   * (trust every proxy: the left-most address), or the number of proxy hops in front of us.
+   */
+  trustProxy: boolean | number;
   retention: { maxAgeDays: number; maxItemsPerDevice: number };
   keyPackageLowWatermark: number;
   logLevel: LogLevel;
@@ -57,6 +89,8 @@ export const defaultConfig: ServerConfig = {
   storage: { kind: 'sqlite' },
   registration: 'open',
   maxAttachmentBytes: 100 * 1024 * 1024,
+  attachmentQuotaBytes: 1024 * 1024 * 1024,
+  trustProxy: false,
   retention: { maxAgeDays: 30, maxItemsPerDevice: 10_000 },
   keyPackageLowWatermark: 10,
   logLevel: 'info',
@@ -68,7 +102,11 @@ export const defaultConfig: ServerConfig = {
 export const defaultRateLimits: RateLimitConfig = {
   registrationsPerIp: 100,
   challengesPerDevice: 60,
+  challengesUnknownPerIp: 100,
+  claimsPerClaimer: 300,
+  claimsPerPair: 20,
   windowMs: 10 * 60 * 1000,
+  maxKeys: 100_000,
 };
 
 export const defaultTuning: TuningConfig = {
@@ -79,6 +117,14 @@ export const defaultTuning: TuningConfig = {
   sendBufferSoftBytes: 2 * Limits.maxFrameBytes,
   slowClientMs: 30_000,
   uploadChunkBytes: 1024 * 1024,
+  uploadIdleMs: 30_000,
+  requestTimeoutMs: 10 * 60 * 1000,
+  connectionTimeoutMs: 2 * 60 * 1000,
+  maxInFlightBytes: 8 * 1024 * 1024,
+  maxConnectionsPerDevice: 4,
+  maxUnauthenticatedPerIp: 32,
+  maxPendingFrames: 32,
+  maxPendingBytes: 8 * 1024 * 1024,
 };
 
 /** One setting: its flag, environment variable and key in the JSON config file. */
@@ -141,6 +187,20 @@ export const settings: readonly Setting[] = [
     key: 'maxAttachmentBytes',
     help: 'largest attachment',
     default: '104857600',
+  },
+  {
+    flag: '--attachment-quota-bytes',
+    env: 'KOLOKOL_ATTACHMENT_QUOTA_BYTES',
+    key: 'attachmentQuotaBytes',
+    help: 'attachment bytes one device may keep',
+    default: '1073741824',
+  },
+  {
+    flag: '--trust-proxy',
+    env: 'KOLOKOL_TRUST_PROXY',
+    key: 'trustProxy',
+    help: 'client IP from X-Forwarded-For: off | on | number of proxy hops',
+    default: 'off',
   },
   {
     flag: '--retention-days',
@@ -340,6 +400,16 @@ export function loadConfig(
     return found;
   };
 
+  const trustProxy = (): boolean | number => {
+    const v = raw('trustProxy');
+    if (v === undefined || v === 'off' || v === false) return false;
+    if (v === 'on' || v === true) return true;
+    const n =
+      typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < 0 || n > 32)
+      throw bad('trustProxy', 'must be off, on or 0..32 hops', v);
+    return n === 0 ? false : n;
+  };
   const storageKind = oneOf('storage', 'sqlite', ['sqlite', 'postgres'] as const);
   let storage: ServerConfig['storage'] = { kind: 'sqlite' };
   if (storageKind === 'postgres') {
@@ -384,6 +454,8 @@ export function loadConfig(
     storage,
     registration: oneOf('registration', d.registration, ['open', 'invite'] as const),
     maxAttachmentBytes: int('maxAttachmentBytes', d.maxAttachmentBytes, 1, Number.MAX_SAFE_INTEGER),
+    attachmentQuotaBytes: int('attachmentQuotaBytes', d.attachmentQuotaBytes, 1, Number.MAX_SAFE_INTEGER),
+    trustProxy: trustProxy(),
     retention: {
       maxAgeDays: int('retentionDays', d.retention.maxAgeDays, 1, 36500),
       maxItemsPerDevice: int('retentionMaxItems', d.retention.maxItemsPerDevice, 1, 100_000_000),

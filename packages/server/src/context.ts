@@ -5,6 +5,8 @@ import type { Metrics } from './metrics.ts';
 import type { Presence, PushSender } from './push.ts';
 import type { RateLimiter } from './ratelimit.ts';
 import type { Store } from './storage/store.ts';
+import type { Connection } from './ws/connection.ts';
+import type { ConnectionRegistry } from './ws/registry.ts';
 
 export type ResolvedConfig = ServerConfig & { rateLimits: RateLimitConfig; tuning: TuningConfig };
 
@@ -15,11 +17,19 @@ export interface Context {
   bus: Bus;
   metrics: Metrics;
   log: Logger;
-  limiters: { registration: RateLimiter; challenge: RateLimiter };
+  limiters: {
+    registration: RateLimiter;
+    challenge: RateLimiter;
+    challengeUnknown: RateLimiter;
+    claims: RateLimiter;
+    claimPairs: RateLimiter;
+  };
   attachmentsDir: string;
   version: string;
   /** Devices with a live socket on this process. */
   presence: Presence;
   /** Undefined when push is off. */
   push: PushSender | undefined;
+  /** Live sockets per device and unauthenticated sockets per IP (the caps of tuning). */
+  connections: ConnectionRegistry<Connection>;
 }

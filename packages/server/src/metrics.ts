@@ -34,6 +34,11 @@ export function createMetrics() {
       labelNames: ['method', 'route', 'status'],
       registers: [registry],
     }),
+    readPauses: new Counter({
+      name: 'kolokol_ws_read_pauses',
+      help: 'Times a socket stopped being read because its unhandled frames piled up',
+      registers: [registry],
+    }),
     closes: new Counter({
       name: 'kolokol_ws_closes',
       help: 'WebSocket connections closed by the server, by reason',

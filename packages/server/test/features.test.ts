@@ -12,6 +12,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import {
   b64,
+  claimFor,
   deviceRegistration,
   errorCode,
   field,
@@ -144,6 +145,7 @@ describe('server features', () => {
   async function groupOf(a: User, ws: WsClient, ...others: User[]): Promise<string> {
     const groupId = rid();
     assert.equal((await s.api.req('POST', '/v1/groups', { groupId }, a.token)).status, 200);
+    await claimFor(s.api, a, ...others);
     const ok = await ws.send({
       msgId: rid(),
       groupId,

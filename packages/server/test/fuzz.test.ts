@@ -3,6 +3,7 @@ import { after, before, it } from 'node:test';
 import fc from 'fast-check';
 import {
   b64,
+  claimFor,
   errorCode,
   field,
   num,
@@ -65,6 +66,7 @@ it('random and mutated frames and bodies never break the server for a well-behav
   const b1 = await WsClient.connect(s.url, b.token);
   const groupId = rid();
   await s.api.req('POST', '/v1/groups', { groupId }, a.token);
+  await claimFor(s.api, a, b);
   const add = await a1.send({
     msgId: rid(),
     groupId,

@@ -274,3 +274,40 @@ export const num = (v: unknown, key: string): number => {
   if (typeof f !== 'number') throw new Error(`expected number ${key} in ${JSON.stringify(v)}`);
   return f;
 };
+
+/**
+ * Gives each of `others` a key package (a last-resort one, so repeated calls keep working) and has
+ * `claimer` claim them: since a commit may only add devices whose key package its sender claimed.
+ */
+export async function claimFor(api: Api, claimer: { token: string }, ...others: User[]): Promise<void> {
+  for (const o of others) {
+    const up = await api.req('POST', '/v1/keypackages', { keyPackages: [], lastResort: b64('kp') }, o.token);
+    if (up.status !== 200) throw new Error(`key package upload: ${JSON.stringify(up.body)}`);
+    const c = await api.req('POST', '/v1/keypackages/claim', { userId: o.userId }, claimer.token);
+    if (c.status !== 200) throw new Error(`claim: ${JSON.stringify(c.body)}`);
+  }
+}
+
+/** Creates a group owned by `owner` and adds `others` (claiming their key packages first); epoch 1. */
+export async function groupWith(
+  api: Api,
+  owner: User,
+  ownerWs: WsClient,
+  ...others: User[]
+): Promise<string> {
+  const groupId = rid();
+  const created = await api.req('POST', '/v1/groups', { groupId }, owner.token);
+  if (created.status !== 200) throw new Error(`create group: ${JSON.stringify(created.body)}`);
+  await claimFor(api, owner, ...others);
+  const ok = await ownerWs.send({
+    msgId: rid(),
+    groupId,
+    kind: 'commit',
+    epoch: 0,
+    body: b64('commit adding'),
+    adds: others.map((o) => ({ userId: o.userId, deviceId: o.device.deviceId })),
+    welcome: b64('welcome'),
+  });
+  if (ok.t !== 'ok' || ok.epoch !== 1) throw new Error(`group commit: ${JSON.stringify(ok)}`);
+  return groupId;
+}

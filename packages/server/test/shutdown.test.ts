@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Api, b64, num, registerUser, rid, WsClient } from './helpers.ts';
+import { Api, b64, claimFor, num, registerUser, rid, WsClient } from './helpers.ts';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
@@ -38,6 +38,7 @@ it('graceful shutdown loses no acknowledged message', async () => {
     const a1 = await WsClient.connect(first.url, a.token);
     const groupId = rid();
     await api.req('POST', '/v1/groups', { groupId }, a.token);
+    await claimFor(api, a, b);
     const add = await a1.send({
       msgId: rid(),
       groupId,

@@ -4,6 +4,7 @@ import { after, before, describe, it, test } from 'node:test';
 import { Limits } from '@kolokol/protocol';
 import {
   b64,
+  claimFor,
   field,
   num,
   PG_URL,
@@ -38,6 +39,7 @@ for (const backend of pgProblem === undefined ? (['sqlite', 'postgres'] as const
     async function groupOf(a: User, a1: WsClient, ...others: User[]): Promise<string> {
       const groupId = rid();
       assert.equal((await s.api.req('POST', '/v1/groups', { groupId }, a.token)).status, 200);
+      await claimFor(s.api, a, ...others);
       const ok = await a1.send({
         msgId: rid(),
         groupId,
@@ -290,12 +292,16 @@ for (const backend of pgProblem === undefined ? (['sqlite', 'postgres'] as const
 }
 
 it('closes a client that stops reading with TooSlow, losing nothing', async () => {
-  const s = await testServer({ tuning: { sendBufferSoftBytes: 64 * 1024, slowClientMs: 300 } });
+  // A byte window larger than the kernel's socket buffers, so that our own buffer fills up.
+  const s = await testServer({
+    tuning: { sendBufferSoftBytes: 64 * 1024, slowClientMs: 300, maxInFlightBytes: 64 * 1024 * 1024 },
+  });
   try {
     const [a, b] = [await registerUser(s.api), await registerUser(s.api)];
     const a1 = await WsClient.connect(s.url, a.token);
     const groupId = rid();
     await s.api.req('POST', '/v1/groups', { groupId }, a.token);
+    await claimFor(s.api, a, b);
     const add = { userId: b.userId, deviceId: b.device.deviceId };
     await a1.send({
       msgId: rid(),

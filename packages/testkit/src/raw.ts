@@ -311,6 +311,18 @@ export async function rawGroup(
   const groupId = randomId();
   await httpOk(owner.server, 'POST', '/v1/groups', { json: { groupId }, token: owner.token });
   if (others.length === 0) return { groupId, epoch: 0 };
+  // The server lets a commit add a device only by using up a key-package claim of the committer:
+  // each added device uploads one (opaque to the server), and the owner claims them.
+  for (const o of others) {
+    const session = await loginRaw(o);
+    await httpOk(o.server, 'POST', '/v1/keypackages', {
+      json: { keyPackages: [opaqueBody(48)] },
+      token: session.token,
+    });
+  }
+  for (const userId of new Set(others.map((o) => o.userId))) {
+    await httpOk(owner.server, 'POST', '/v1/keypackages/claim', { json: { userId }, token: owner.token });
+  }
   const res = await ownerSock.send({
     msgId: randomId(),
     groupId,

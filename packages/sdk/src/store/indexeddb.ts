@@ -59,7 +59,8 @@ export interface IdbKeyRangeCtor {
 }
 
 /** 2: msgids, contacts, profiles, convstate, blocked (created on upgrade). */
-const VERSION = 2;
+/** Bumped whenever Collections grows: the upgrade creates the missing object stores. */
+const VERSION = 4;
 
 function req<T>(r: IdbRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@
  * into the typed form, `z.encode` turns it back. Every read goes through `parse`, because storage
  * is as untrusted as the network (another version of the app, a browser extension, a bad disk).
  */
-import { fromB64, toB64 } from '@kolokol/protocol';
+import { fromB64, MailboxItem, toB64 } from '@kolokol/protocol';
 import { z } from 'zod';
 import { AttachmentRef, MessageBody } from '../envelope.ts';
 
@@ -70,6 +70,25 @@ export const ConversationRecord = z.object({
   lastSeq: z.number().int(),
   /** Not listed (e.g. a conversation a blocked user started: dropped, never joined). */
   hidden: z.boolean().optional(),
+  /**
+   * Sends to it are refused until the user acts: the server said NOT_GROUP_MEMBER (queued sends
+   * stay in the outbox: `retryOutbox` / `discardOutbox`), or the group forked (`forked`).
+   */
+  readOnly: z.boolean().optional(),
+  /**
+   * The MLS group broke: a commit the server accepted cannot be processed here (security review
+   * H2). Nothing is sent on it any more; a replacement group (`replacedBy`) takes over.
+   */
+  forked: z
+    .object({
+      at: z.number(),
+      /** The device whose commit we could not process (the server-authenticated sender). */
+      by: z.object({ userId: z.string(), deviceId: z.string() }),
+      epoch: z.number().int().nonnegative(),
+    })
+    .optional(),
+  /** The MLS group that now carries this conversation (history stays under this id). */
+  groupId: z.string().optional(),
 });
 export type ConversationRecord = z.output<typeof ConversationRecord>;
 
@@ -107,6 +126,18 @@ export const OutboxRecord = z.object({
   envelope: z.unknown(),
 });
 export type OutboxRecord = z.output<typeof OutboxRecord>;
+
+/**
+ * A mailbox item this device could not process yet (a group it has no state for, an epoch it has
+ * not reached). It is acknowledged to the server and kept here, so that it never holds the
+ * server's in-flight window (security review H1); retried after each commit or welcome.
+ */
+export const PendingRecord = z.object({
+  item: MailboxItem,
+  /** When it was first held: it is dropped PENDING_TTL after that. */
+  heldAt: z.number(),
+});
+export type PendingRecord = z.output<typeof PendingRecord>;
 
 export const PinRecord = z.object({
   userId: z.string(),
@@ -155,3 +186,34 @@ export const SettingsRecord = z.object({
   language: z.enum(['en', 'ru']).optional(),
 });
 export type SettingsRecord = z.output<typeof SettingsRecord>;
+
+/** Why a call ended. `answered-elsewhere`: another device of ours took it. */
+export const CallEndReason = z.enum([
+  'hangup',
+  'declined',
+  'busy',
+  'timeout',
+  'cancelled',
+  'answered-elsewhere',
+  'failed',
+]);
+export type CallEndReason = z.output<typeof CallEndReason>;
+
+/** One finished call, as this device saw it (call history). */
+export const CallRecord = z.object({
+  callId: z.string(),
+  conversationId: z.string(),
+  direction: z.enum(['outgoing', 'incoming']),
+  peer: z.object({ userId: z.string(), username: z.string() }),
+  video: z.boolean(),
+  startedAt: z.number(),
+  /** When a callee device answered (ours or, for outgoing calls, the peer's). */
+  answeredAt: z.number().optional(),
+  endedAt: z.number(),
+  reason: CallEndReason,
+  /** The callee device that took the call. */
+  answeredBy: z.string().optional(),
+  /** Incoming and nobody of ours answered or declined it. */
+  missed: z.boolean(),
+});
+export type CallRecord = z.output<typeof CallRecord>;

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AccountRecord, ConversationRecord, MessageRecord } from './records.ts';
+import type { AccountRecord, CallRecord, ConversationRecord, MessageRecord } from './records.ts';
 import { type KvStore, messageKey, type Store } from './store.ts';
 
 export interface StoreFactory {
@@ -282,6 +282,40 @@ export function storeSuite(name: string, factory: StoreFactory): void {
         assert.equal(await s.getContact('u2'), undefined);
       }));
 
+    it('holds items for later, in (group, epoch, seq) order, per group', () =>
+      withStore(async (s) => {
+        const item = (groupId: string, epoch: number, seq: number) => ({
+          id: seq,
+          msgId: `msg-${groupId}-${seq}-xxxxxxxx`,
+          groupId,
+          seq,
+          kind: 'application' as const,
+          epoch,
+          body: 'AAAA',
+          sender: { userId: 'user-0001', deviceId: 'device-0001' },
+          sentAt: 1,
+        });
+        await s.atomic((w) => {
+          w.putPending({ item: item('group-02', 1, 3), heldAt: 5 });
+          w.putPending({ item: item('group-01', 10, 2), heldAt: 5 });
+          w.putPending({ item: item('group-01', 2, 7), heldAt: 6 });
+          w.putPending({ item: item('group-01', 2, 7), heldAt: 6 }); // the same item again: one record
+        });
+        assert.equal(await s.countPending(), 3);
+        assert.deepEqual(
+          (await s.listPending('group-01')).map((p) => [p.item.epoch, p.item.seq]),
+          [
+            [2, 7],
+            [10, 2],
+          ],
+        );
+        await s.atomic((w) => w.deletePending(item('group-01', 2, 7)));
+        assert.deepEqual(
+          (await s.listPending()).map((p) => p.item.groupId),
+          ['group-01', 'group-02'],
+        );
+      }));
+
     it('clear() empties every collection and the store stays usable', () =>
       withStore(async (s) => {
         await s.atomic((w) => {
@@ -296,6 +330,43 @@ export function storeSuite(name: string, factory: StoreFactory): void {
         assert.deepEqual(await s.listBlocked(), []);
         await s.atomic((w) => w.putAccount(account));
         assert.deepEqual(await s.getAccount(), account);
+      }));
+
+    it('keeps call history, newest first, and updates a call in place', () =>
+      withStore(async (s) => {
+        const call = (callId: string, startedAt: number, extra: Partial<CallRecord> = {}): CallRecord => ({
+          callId,
+          conversationId: 'c1',
+          direction: 'incoming',
+          peer: { userId: 'user_0000002', username: 'bob' },
+          video: false,
+          startedAt,
+          endedAt: startedAt + 10,
+          reason: 'timeout',
+          missed: true,
+          ...extra,
+        });
+        assert.deepEqual(await s.listCalls(), []);
+        await s.atomic((w) => w.putCall(call('call_a', 100)).putCall(call('call_b', 300)));
+        await s.atomic((w) => w.putCall(call('call_c', 200, { direction: 'outgoing', missed: false })));
+        assert.deepEqual(
+          (await s.listCalls()).map((c) => c.callId),
+          ['call_b', 'call_c', 'call_a'],
+        );
+        assert.deepEqual(
+          (await s.listCalls({ limit: 1 })).map((c) => c.callId),
+          ['call_b'],
+        );
+        const answered = call('call_a', 100, {
+          reason: 'hangup',
+          missed: false,
+          answeredAt: 105,
+          answeredBy: 'd2',
+        });
+        await s.atomic((w) => w.putCall(answered));
+        assert.deepEqual(await s.getCall('call_a'), answered);
+        assert.equal(await s.getCall('nope'), undefined);
+        assert.equal((await s.listCalls()).length, 3);
       }));
 
     it('refuses corrupt records on read instead of returning them', () =>

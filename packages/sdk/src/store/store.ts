@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { SdkError } from '../errors.ts';
 import {
   AccountRecord,
+  CallRecord,
   ContactRecord,
   ConversationRecord,
   ConversationStateRecord,
@@ -19,6 +20,7 @@ import {
   KeyPackageRecord,
   MessageRecord,
   OutboxRecord,
+  PendingRecord,
   PinRecord,
   ProfileRecord,
   SessionRecord,
@@ -43,6 +45,10 @@ export const Collections = [
   'convstate',
   /** userId -> {} for each blocked user. */
   'blocked',
+  /** Mailbox items held until their group or epoch is there (acknowledged to the server). */
+  'pending',
+  /** callId -> CallRecord: call history. */
+  'calls',
 ] as const;
 export type Collection = (typeof Collections)[number];
 
@@ -91,6 +97,9 @@ export interface StoreWriter {
   putConversationState(conversationId: string, s: ConversationStateRecord): this;
   putSettings(s: SettingsRecord): this;
   setBlocked(userId: string, blocked: boolean): this;
+  putPending(p: PendingRecord): this;
+  deletePending(item: PendingRecord['item']): this;
+  putCall(c: CallRecord): this;
 }
 
 export interface Store {
@@ -124,6 +133,12 @@ export interface Store {
   getSettings(): Promise<SettingsRecord>;
   isBlocked(userId: string): Promise<boolean>;
   listBlocked(): Promise<string[]>;
+  /** Held items, in (group, epoch, seq) order; of one group when given. */
+  listPending(groupId?: string): Promise<PendingRecord[]>;
+  countPending(): Promise<number>;
+  getCall(callId: string): Promise<CallRecord | undefined>;
+  /** Call history, newest first. */
+  listCalls(opts?: { limit?: number }): Promise<CallRecord[]>;
   /** Runs `fn` to collect writes, then applies them in one durable transaction. */
   atomic(fn: (w: StoreWriter) => void): Promise<void>;
   /** Deletes everything (logout, account deletion); the store stays open and empty. */
@@ -141,6 +156,8 @@ export const messageKey = (conversationId: string, seq: number, local?: number):
   `${conversationId}${SEP}${pad(seq)}${local === undefined ? '' : `.${pad(local)}`}`;
 const msgIdKey = (conversationId: string, id: string): string => `${conversationId}${SEP}${id}`;
 export const outboxKey = (conversationId: string, order: string): string => `${conversationId}${SEP}${order}`;
+export const pendingKey = (i: PendingRecord['item']): string =>
+  `${i.groupId}${SEP}${pad(i.epoch)}${SEP}${pad(i.seq)}${SEP}${i.sender.deviceId}:${i.msgId}:${i.kind}`;
 
 const SeenRecord = z.object({ at: z.number() });
 const MsgIdRecord = z.object({ key: z.string() });
@@ -238,6 +255,15 @@ class Writer implements StoreWriter {
   }
   setBlocked(userId: string, blocked: boolean): this {
     return blocked ? this.#put('blocked', userId, BlockedRecord, {}) : this.#del('blocked', userId);
+  }
+  putPending(p: PendingRecord): this {
+    return this.#put('pending', pendingKey(p.item), PendingRecord, p);
+  }
+  deletePending(item: PendingRecord['item']): this {
+    return this.#del('pending', pendingKey(item));
+  }
+  putCall(c: CallRecord): this {
+    return this.#put('calls', c.callId, CallRecord, c);
   }
 }
 
@@ -347,6 +373,26 @@ export abstract class KvStore implements Store, RawStore {
   }
   async listBlocked(): Promise<string[]> {
     return (await this.rawList('blocked')).map((r) => r.key);
+  }
+  listPending(groupId?: string) {
+    return this.#list(
+      'pending',
+      PendingRecord,
+      'held item',
+      groupId === undefined ? {} : { prefix: `${groupId}${SEP}` },
+    );
+  }
+  countPending(): Promise<number> {
+    return this.rawCount('pending');
+  }
+  getCall(callId: string) {
+    return this.#get('calls', callId, CallRecord, 'call record');
+  }
+  /** Keyed by callId, sorted here: a device's history is small next to its messages. */
+  async listCalls(opts?: { limit?: number }): Promise<CallRecord[]> {
+    const all = await this.#list('calls', CallRecord, 'call record');
+    all.sort((a, b) => b.startedAt - a.startedAt || (a.callId < b.callId ? -1 : 1));
+    return opts?.limit === undefined ? all : all.slice(0, opts.limit);
   }
   /** Built on the raw primitives, so every backend gets it; one transaction per collection. */
   async clear(): Promise<void> {

@@ -27,6 +27,33 @@ const UploadParams = z.object({ uploadId: UploadId });
 const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**
+ * Fails the upload when its body sends nothing for `ms`: a slow but live client keeps going (a
+ * total timeout would cut off large uploads on slow links), one that trickles nothing is cut off.
+ */
+function idle(ms: number): Transform {
+  let timer: NodeJS.Timeout | undefined;
+  const t: Transform = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      timer?.refresh();
+      cb(null, chunk);
+    },
+    flush(cb) {
+      clearTimeout(timer);
+      cb();
+    },
+    destroy(err, cb) {
+      clearTimeout(timer);
+      cb(err);
+    },
+  });
+  timer = setTimeout(
+    () => t.destroy(new ServerError(ErrorCode.BadRequest, `upload stalled: nothing for ${ms} ms`)),
+    ms,
+  );
+  return t;
+}
+
+/**
  * One operation at a time per upload, so two chunks racing for the same offset cannot both be
  * written. In-process only: a cluster would route an upload to one node or lock its row.
  */
@@ -54,6 +81,19 @@ export function registerAttachmentRoutes(
   auth: (req: FastifyRequest) => Promise<Auth>,
 ): void {
   const max = ctx.config.maxAttachmentBytes;
+  const quota = ctx.config.attachmentQuotaBytes;
+  const idleMs = ctx.config.tuning.uploadIdleMs;
+  /** Refuses `size` more bytes for a device over its quota (live attachments and unfinished uploads). */
+  const checkQuota = async (deviceId: string, size: number) => {
+    const used = await ctx.store.attachmentBytes(deviceId);
+    if (used + size > quota) {
+      throw new ServerError(
+        ErrorCode.PayloadTooLarge,
+        `attachment quota: this device keeps ${used} of ${quota} bytes on the server`,
+        { details: { quota, used } },
+      );
+    }
+  };
   // Hand the raw stream to the route instead of buffering it (Fastify would apply bodyLimit).
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
@@ -83,6 +123,7 @@ export function registerAttachmentRoutes(
         }),
       );
     }
+    await checkQuota(a.deviceId, declared).catch(refuse);
     const attachmentId = randomId();
     const final = join(ctx.attachmentsDir, attachmentId);
     const temp = join(ctx.attachmentsDir, 'tmp', `${attachmentId}.part`);
@@ -97,7 +138,7 @@ export function registerAttachmentRoutes(
       },
     });
     try {
-      await pipeline(req.raw, counter, createWriteStream(temp, { flags: 'wx', flush: true }));
+      await pipeline(req.raw, idle(idleMs), counter, createWriteStream(temp, { flags: 'wx', flush: true }));
       if (size !== declared)
         throw new ServerError(ErrorCode.BadRequest, 'body is shorter than Content-Length');
       await rename(temp, final);
@@ -131,6 +172,7 @@ export function registerAttachmentRoutes(
         details: { max },
       });
     }
+    await checkQuota(a.deviceId, size);
     const uploadId = randomId();
     const attachmentId = randomId();
     const now = Date.now();
@@ -196,6 +238,7 @@ export function registerAttachmentRoutes(
         // and anything past `received` is cut off at completion.
         await pipeline(
           req.raw,
+          idle(idleMs),
           counter,
           createWriteStream(uploadPath(uploadId), { flags: 'r+', start: offset, flush: true }),
         );

@@ -147,9 +147,13 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
 
   app.post('/v1/auth/challenge', async (req): Promise<ChallengeResponse> => {
     const { deviceId } = parseUnknown(ChallengeRequest, req.body, 'challenge request');
-    ctx.limiters.challenge.hit(`device:${deviceId}`);
     const device = await store.device(deviceId);
-    if (device === undefined) throw new ServerError(ErrorCode.Unauthorized, 'unknown device');
+    if (device === undefined) {
+      // Made-up device ids count against the caller's IP, so they cannot fill the device limiter.
+      ctx.limiters.challengeUnknown.hit(`ip:${req.ip}`);
+      throw new ServerError(ErrorCode.Unauthorized, 'unknown device');
+    }
+    ctx.limiters.challenge.hit(`device:${deviceId}`);
     if (device.revokedAt !== undefined)
       throw new ServerError(ErrorCode.DeviceRevoked, 'this device has been revoked');
     const challenge = randomId(32);
@@ -337,6 +341,10 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
   app.post('/v1/keypackages/claim', async (req): Promise<ClaimKeyPackagesResponse> => {
     const a = await auth(req);
     const { userId } = parseUnknown(ClaimKeyPackagesRequest, req.body, 'claim');
+    // Each claim uses up a one-time package of every device of the user and makes them top up:
+    // limited per claiming account and per (claimer, target) pair (review M3).
+    ctx.limiters.claimPairs.hit(`${a.userId}>${userId}`);
+    ctx.limiters.claims.hit(`user:${a.userId}`);
     if ((await store.accountById(userId)) === undefined)
       throw new ServerError(ErrorCode.NotFound, 'no such user');
     const claimed = await store.claimKeyPackages(userId, a.deviceId);

@@ -42,6 +42,13 @@ export interface DB {
     last_resort: number;
     created_at: number;
   };
+  /** One row per key package handed out: a commit's adds use them up (see migration 0003). */
+  keypackage_claims: {
+    id: Generated<number>;
+    claimer_device: string;
+    target_device: string;
+    claimed_at: number;
+  };
   groups: { group_id: string; epoch: number; next_seq: number; created_at: number };
   group_members: { group_id: string; user_id: string; device_id: string; joined_at: number };
   messages: {

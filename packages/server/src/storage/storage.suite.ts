@@ -63,6 +63,18 @@ export function runStorageSuite(
       return { userId, deviceId: dev.deviceId };
     }
 
+    /** `claimer` claims a key package of each of `targets` (so that a commit of it may add them). */
+    async function claim(
+      claimer: { deviceId: string },
+      targets: { userId: string; deviceId: string }[],
+      at = now,
+    ): Promise<void> {
+      for (const t of targets) {
+        await store.uploadKeyPackages(t.deviceId, [], Buffer.from('last resort'), at);
+        await store.claimKeyPackages(t.userId, claimer.deviceId, at);
+      }
+    }
+
     function msg(
       groupId: string,
       kind: Outgoing['kind'],
@@ -296,6 +308,7 @@ export function runStorageSuite(
         'BAD_REQUEST',
       );
       const add = msg(g, 'commit', 0, { adds: [b, c], welcome: b64('welcome') });
+      await claim(a, [b, c]);
       const r1 = await store.send(a, add, now);
       assert.deepEqual([r1.seq, r1.epoch, r1.duplicate], [0, 1, false]);
       assert.deepEqual(new Set(r1.recipients), new Set([b.deviceId, c.deviceId]));
@@ -336,11 +349,76 @@ export function runStorageSuite(
       );
     });
 
+    it('adds only devices whose key package the committer claimed: single use, for 7 days', async () => {
+      const a = await account();
+      const b = await account();
+      const c = await account();
+      const g = id();
+      await store.createGroup(g, a, now);
+      const addB = (epoch: number, at = now) =>
+        store.send(a, msg(g, 'commit', epoch, { adds: [b], welcome: b64('w') }), at);
+      await rejectsCode(addB(0), 'FORBIDDEN');
+      await claim(c, [b]);
+      await rejectsCode(addB(0), 'FORBIDDEN'); // c's claim is not a's
+      await claim(a, [b], now - 8 * 24 * 60 * 60 * 1000);
+      await rejectsCode(addB(0), 'FORBIDDEN'); // expired
+      await claim(a, [b]);
+      assert.equal((await addB(0)).epoch, 1);
+      await store.send(a, msg(g, 'commit', 1, { removes: [b.deviceId] }), now);
+      await rejectsCode(addB(2), 'FORBIDDEN'); // used up
+      assert.deepEqual((await store.group(g))?.members, [a]);
+    });
+
+    it('refuses application and proposal messages from an epoch the group has not reached', async () => {
+      const a = await account();
+      const b = await account();
+      const g = id();
+      await store.createGroup(g, a, now);
+      await claim(a, [b]);
+      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      for (const kind of ['application', 'proposal'] as const) {
+        await rejectsCode(store.send(b, msg(g, kind, 2), now), 'BAD_REQUEST');
+        await rejectsCode(store.send(b, msg(g, kind, 999_999), now), 'BAD_REQUEST');
+        assert.equal((await store.send(b, msg(g, kind, 1), now)).epoch, 1);
+        assert.equal(
+          (await store.send(b, msg(g, kind, 0), now)).epoch,
+          1,
+          'older epochs are the receivers’ call',
+        );
+      }
+      assert.equal(await store.mailboxSize(a.deviceId), 4);
+    });
+
+    it('idempotency is per (device, msgId) and comes after the membership check', async () => {
+      const a = await account();
+      const b = await account();
+      const [g1, g2] = [id(), id()];
+      await store.createGroup(g1, a, now);
+      await store.createGroup(g2, a, now);
+      await claim(a, [b]);
+      await store.send(a, msg(g1, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const m = msg(g1, 'application', 1);
+      const first = await store.send(a, m, now);
+      assert.equal((await store.send(a, m, now)).duplicate, true, 'a retry gets the first answer');
+      // The same msgId in another group (or as another kind) is a reused id, not a retry.
+      await rejectsCode(store.send(a, { ...m, groupId: g2, epoch: 0 }, now), 'BAD_REQUEST');
+      await rejectsCode(store.send(a, { ...m, kind: 'proposal' }, now), 'BAD_REQUEST');
+      // Another device may use the same msgId.
+      assert.equal((await store.send(b, m, now)).duplicate, false);
+      // A device that is no longer a member gets NOT_GROUP_MEMBER, also for a retry.
+      const fromB = msg(g1, 'application', 1);
+      await store.send(b, fromB, now);
+      await store.send(a, msg(g1, 'commit', 1, { removes: [b.deviceId] }), now);
+      await rejectsCode(store.send(b, fromB, now), 'NOT_GROUP_MEMBER');
+      assert.equal(first.duplicate, false);
+    });
+
     it('ack deletes only the acking device’s own rows', async () => {
       const a = await account();
       const b = await account();
       const g = id();
       await store.createGroup(g, a, now);
+      await claim(a, [b]);
       await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
       await store.send(b, msg(g, 'application', 1), now);
       const boxA = await store.mailbox(a.deviceId, 10);
@@ -364,6 +442,7 @@ export function runStorageSuite(
       const b = await account();
       const g = id();
       await store.createGroup(g, a, now);
+      await claim(a, [b]);
       await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
       await store.uploadKeyPackages(b.deviceId, [Buffer.from('x')], undefined, now);
       await store.createSession({
@@ -389,6 +468,7 @@ export function runStorageSuite(
       const b = await account();
       const g = id();
       await store.createGroup(g, a, now);
+      await claim(a, [b]);
       await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
       await store.uploadKeyPackages(a.deviceId, [Buffer.from('x')], undefined, now);
       await store.putPushSubscription(
@@ -475,6 +555,7 @@ export function runStorageSuite(
       const g = id();
       const day = 24 * 60 * 60 * 1000;
       await store.createGroup(g, a, now - 40 * day);
+      await claim(a, [b], now - 40 * day);
       await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now - 40 * day);
       for (let i = 0; i < 6; i++) await store.send(a, msg(g, 'application', 1), now);
       assert.equal(await store.mailboxSize(b.deviceId), 7);

@@ -78,6 +78,8 @@ export const IDEMPOTENCY_GRACE_MS = 24 * 60 * 60 * 1000;
 const LINK_KEEP_MS = 24 * 60 * 60 * 1000;
 /** A deleted account's username stays reserved this long (its contacts may still trust the name). */
 export const USERNAME_QUARANTINE_MS = 30 * 24 * 60 * 60 * 1000;
+/** A claimed key package entitles its claimer to add that device to a group for this long. */
+export const CLAIM_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** More one-time key packages than this per device is abuse, not prudence. */
 export const MAX_STORED_KEY_PACKAGES = 1000;
 
@@ -644,9 +646,15 @@ export class Store {
   /**
    * One key package for each active device of `userId` except `exceptDeviceId`, consuming
    * one-time packages and falling back to the last-resort one. All or nothing: if any device has
-   * none, nothing is consumed (NO_KEY_PACKAGE).
+   * none, nothing is consumed (NO_KEY_PACKAGE). Each package handed out is recorded as a claim of
+   * `exceptDeviceId` (the caller's device), which one commit of that device can use up to add the
+   * claimed device (see `send`).
    */
-  async claimKeyPackages(userId: string, exceptDeviceId: string): Promise<ClaimedPackage[]> {
+  async claimKeyPackages(
+    userId: string,
+    exceptDeviceId: string,
+    now = Date.now(),
+  ): Promise<ClaimedPackage[]> {
     return this.db.transaction().execute(async (trx) => {
       const devices = await trx
         .selectFrom('devices')
@@ -697,6 +705,14 @@ export class Store {
           lastResort: true,
           remaining: 0,
         });
+      }
+      for (const part of chunks(out, 200)) {
+        await trx
+          .insertInto('keypackage_claims')
+          .values(
+            part.map((c) => ({ claimer_device: exceptDeviceId, target_device: c.deviceId, claimed_at: now })),
+          )
+          .execute();
       }
       return out;
     });
@@ -788,12 +804,17 @@ export class Store {
         const epoch = parseRow(DbInt, g.epoch, 'group epoch');
         const seq = parseRow(DbInt, g.next_seq, 'group seq');
 
-        const prior = await this.#priorSend(trx, sender.deviceId, msg.msgId);
-        if (prior !== undefined) return prior;
-
         const members = await this.#members(trx, msg.groupId);
         if (!members.some((m) => m.deviceId === sender.deviceId)) {
           throw fail(ErrorCode.NotGroupMember, 'this device is not a member of the group');
+        }
+        // Only after the membership check: a retry is answered for members only (review L2).
+        const prior = await this.#priorSend(trx, sender.deviceId, msg);
+        if (prior !== undefined) return prior;
+        if (msg.kind !== 'commit' && msg.epoch > epoch) {
+          // Nobody can have made a message in an epoch the group has not reached: an honest
+          // client never sends one, and receivers would have to hold it (review H1).
+          throw fail(ErrorCode.BadRequest, `the group is at epoch ${epoch}, not ${msg.epoch}`, { epoch });
         }
         let okEpoch = epoch;
         const memberIds = new Set(members.map((m) => m.deviceId));
@@ -827,6 +848,7 @@ export class Store {
                 },
               );
             }
+            await this.#useClaim(trx, sender.deviceId, a.deviceId, now);
             seen.add(a.deviceId);
             newMembers.push({ userId: a.userId, deviceId: a.deviceId });
           }
@@ -898,23 +920,71 @@ export class Store {
       });
     } catch (err) {
       if (isUniqueViolation(err)) {
-        // The same (device, msgId) raced in through another group: answer like any retry.
-        const prior = await this.#priorSend(this.db, sender.deviceId, msg.msgId);
+        // The same (device, msgId) raced in: a retry of the same send, or a reuse (refused).
+        const prior = await this.#priorSend(this.db, sender.deviceId, msg);
         if (prior !== undefined) return prior;
       }
       throw err;
     }
   }
 
-  async #priorSend(db: Kysely<DB>, deviceId: string, msgId: string): Promise<SendResult | undefined> {
+  /**
+   * Uses up one claim by `claimer` of a key package of `target` made within CLAIM_TTL_MS; FORBIDDEN
+   * when there is none. The server cannot read a welcome, but it can insist that whoever adds a
+   * device has fetched a key package of it: nobody is put into a fan-out list on a name alone.
+   */
+  async #useClaim(trx: Transaction<DB>, claimer: string, target: string, now: number): Promise<void> {
+    let q = trx
+      .selectFrom('keypackage_claims')
+      .select('id')
+      .where('claimer_device', '=', claimer)
+      .where('target_device', '=', target)
+      .where('claimed_at', '>', now - CLAIM_TTL_MS)
+      .orderBy('id')
+      .limit(1);
+    if (this.dialect === 'postgres') q = q.forUpdate().skipLocked();
+    const claim = await q.executeTakeFirst();
+    if (claim === undefined) {
+      throw fail(
+        ErrorCode.Forbidden,
+        `device ${target} can only be added with a key package this device claimed`,
+        { deviceId: target },
+      );
+    }
+    await trx
+      .deleteFrom('keypackage_claims')
+      .where('id', '=', parseRow(DbInt, claim.id, 'claim id'))
+      .execute();
+  }
+
+  /**
+   * The stored result of an earlier send of this (device, msgId), if any. The same msgId for
+   * another group or kind is not a retry but a client reusing an id: BAD_REQUEST, never a silent
+   * `ok` for a message that was not stored. (The body is not compared: a client that restarts
+   * re-encrypts its outbox entry, so a genuine retry may carry other ciphertext.)
+   */
+  async #priorSend(
+    db: Kysely<DB>,
+    deviceId: string,
+    msg: Pick<Outgoing, 'msgId' | 'groupId' | 'kind'>,
+  ): Promise<SendResult | undefined> {
+    const msgId = msg.msgId;
     const prior = await db
       .selectFrom('messages')
-      .select(['seq', 'ok_epoch'])
+      .select(['seq', 'ok_epoch', 'group_id', 'kind'])
       .where('sender_device', '=', deviceId)
       .where('msg_id', '=', msgId)
       .where('kind', '<>', 'welcome')
       .executeTakeFirst();
     if (prior === undefined) return undefined;
+    if (
+      parseRow(DbText, prior.group_id, 'message group') !== msg.groupId ||
+      parseRow(DbText, prior.kind, 'message kind') !== msg.kind
+    ) {
+      throw fail(ErrorCode.BadRequest, 'this msgId was already used by this device for another message', {
+        msgId,
+      });
+    }
     return {
       msgId,
       seq: parseRow(DbInt, prior.seq, 'message seq'),
@@ -947,9 +1017,36 @@ export class Store {
     }
   }
 
-  /** The first `limit` items of a device's mailbox, in mailbox order. */
-  async mailbox(deviceId: string, limit: number): Promise<StoredMailboxItem[]> {
+  /**
+   * Ids and body sizes of the first `limit` items of a device's mailbox, in mailbox order: what a
+   * connection needs to decide what to push, without reading bodies it has already pushed.
+   */
+  async mailboxIndex(deviceId: string, limit: number): Promise<{ id: number; size: number }[]> {
     const rows = await this.db
+      .selectFrom('mailbox as mb')
+      .innerJoin('messages as m', 'm.message_pk', 'mb.message_pk')
+      .select((eb) => ['mb.id', eb.fn<number>('length', ['m.body']).as('size')])
+      .where('mb.device_id', '=', deviceId)
+      .orderBy('mb.id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: parseRow(DbInt, r.id, 'mailbox id'),
+      size: parseRow(DbInt, r.size, 'body size'),
+    }));
+  }
+
+  /** The given items of a device's mailbox that are still there, with bodies, in mailbox order. */
+  async mailboxItems(deviceId: string, ids: readonly number[]): Promise<StoredMailboxItem[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.#mailboxQuery(deviceId)
+      .where('mb.id', 'in', [...ids])
+      .execute();
+    return rows.map((r) => parseRow(MailboxJoinRow, r, 'mailbox'));
+  }
+
+  #mailboxQuery(deviceId: string) {
+    return this.db
       .selectFrom('mailbox as mb')
       .innerJoin('messages as m', 'm.message_pk', 'mb.message_pk')
       .select([
@@ -965,9 +1062,12 @@ export class Store {
         'm.created_at',
       ])
       .where('mb.device_id', '=', deviceId)
-      .orderBy('mb.id')
-      .limit(limit)
-      .execute();
+      .orderBy('mb.id');
+  }
+
+  /** The first `limit` items of a device's mailbox, in mailbox order. */
+  async mailbox(deviceId: string, limit: number): Promise<StoredMailboxItem[]> {
+    const rows = await this.#mailboxQuery(deviceId).limit(limit).execute();
     return rows.map((r) => parseRow(MailboxJoinRow, r, 'mailbox'));
   }
 
@@ -1006,6 +1106,21 @@ export class Store {
       .insertInto('attachments')
       .values({ attachment_id: attachmentId, size, uploader_device: uploaderDevice, created_at: now })
       .execute();
+  }
+
+  /** Bytes a device keeps on the server: its attachments plus the announced size of its unfinished uploads. */
+  async attachmentBytes(deviceId: string): Promise<number> {
+    const a = await this.db
+      .selectFrom('attachments')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('n'))
+      .where('uploader_device', '=', deviceId)
+      .executeTakeFirst();
+    const u = await this.db
+      .selectFrom('uploads')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('n'))
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    return parseRow(CountRow, a, 'attachment bytes').n + parseRow(CountRow, u, 'upload bytes').n;
   }
 
   async attachmentSize(attachmentId: string): Promise<number | undefined> {
@@ -1196,6 +1311,12 @@ export class Store {
       other += Number(r.numDeletedRows);
     };
     count(await this.db.deleteFrom('challenges').where('expires_at', '<=', now).executeTakeFirst());
+    count(
+      await this.db
+        .deleteFrom('keypackage_claims')
+        .where('claimed_at', '<=', now - CLAIM_TTL_MS)
+        .executeTakeFirst(),
+    );
     count(
       await this.db
         .deleteFrom('links')

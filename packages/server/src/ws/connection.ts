@@ -14,6 +14,7 @@ import WebSocket, { type RawData } from 'ws';
 import { type Auth, authenticateToken } from '../auth.ts';
 import type { BusMessage } from '../bus.ts';
 import type { Context } from '../context.ts';
+import { sha256Hex } from '../crypto.ts';
 import { ServerError } from '../errors.ts';
 import { toWire } from '../http/errors.ts';
 
@@ -23,6 +24,9 @@ export const MAX_BAD_FRAMES = 20;
 const DELIVER_FRAME_BUDGET = Limits.maxFrameBytes - 16 * 1024;
 /** After asking a socket to close, wait this long for the peer before cutting it. */
 const CLOSE_GRACE_MS = 2000;
+/** Room for an item's JSON besides its body (ids, sender, base64 growth is added separately). */
+const ITEM_OVERHEAD = 512;
+const encodedSize = (bodyBytes: number) => Math.ceil((bodyBytes * 4) / 3) + ITEM_OVERHEAD;
 
 type State = 'hello' | 'ready' | 'closing';
 
@@ -32,9 +36,12 @@ type State = 'hello' | 'ready' | 'closing';
  * Frames are handled one at a time in arrival order (a promise chain), so a client's sends are
  * stored in the order it sent them and shutdown can wait for the frame in progress.
  *
- * Delivery: the connection keeps the set of mailbox ids it pushed and that are not acknowledged
- * yet (at most Limits.maxInFlight). Each pump reads the first (in-flight + free window) rows of the
- * device's mailbox in id order and pushes those it has not pushed. It never keeps a cursor: on
+ * Delivery: the connection keeps the mailbox ids it pushed and that are not acknowledged yet (at
+ * most Limits.maxInFlight items and tuning.maxInFlightBytes of bodies). Each pump reads the ids
+ * and sizes of the first Limits.maxInFlight rows of the device's mailbox in id order, picks those
+ * it has not pushed that fit the window, and only then loads their bodies, one frame at a time,
+ * stopping as soon as the socket's buffer passes tuning.sendBufferSoftBytes. So what a device
+ * that does not read costs us is bounded by the window and the buffer, not by its mailbox. It never keeps a cursor: on
  * PostgreSQL a lower mailbox id can commit after a higher one (two groups' sends racing), and a
  * cursor would skip it. Re-reading from the start finds such late rows; the rows it finds also tell
  * which in-flight ids are gone (acknowledged through another connection of the same device), which
@@ -48,7 +55,17 @@ export class Connection {
   #auth: Auth | undefined;
   #queue: Promise<void> = Promise.resolve();
   #badFrames = 0;
-  readonly #inflight = new Set<number>();
+  /** Mailbox id -> body bytes, for the items pushed and not acknowledged. */
+  readonly #inflight = new Map<number, number>();
+  #inflightBytes = 0;
+  /** Incoming frames received and not handled yet, and their bytes: reading pauses above a bound. */
+  #pendingFrames = 0;
+  #pendingBytes = 0;
+  #readPaused = false;
+  /** The client IP while the socket has not authenticated (counted in ctx.connections). */
+  #unauthenticatedIp: string | undefined;
+  /** Counted in ctx.connections under this device. */
+  #registered = false;
   #pumping: Promise<void> | undefined;
   /** `synced` was sent and nothing new has been pushed since. */
   #syncedSent = false;
@@ -60,13 +77,18 @@ export class Connection {
   #helloTimer: NodeJS.Timeout | undefined;
   #slowTimer: NodeJS.Timeout | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  /** Bus messages that arrived while `hello` was authenticating (a revocation racing it). */
+  #early: BusMessage[] = [];
   /** Counted in ctx.presence (from `ready` until close). */
   #present = false;
   readonly closed: Promise<void>;
 
-  constructor(ctx: Context, ws: WebSocket) {
+  constructor(ctx: Context, ws: WebSocket, ip = '') {
     this.#ctx = ctx;
     this.#ws = ws;
+    this.#unauthenticatedIp = ip;
+    ctx.connections.addUnauthenticated(ip);
     ctx.metrics.sockets.inc();
     this.closed = new Promise((resolve) => {
       ws.once('close', () => {
@@ -120,20 +142,58 @@ export class Connection {
   #cleanup(): void {
     this.#state = 'closing';
     this.#ctx.metrics.sockets.dec();
+    this.#authenticated();
+    if (this.#registered && this.#auth !== undefined)
+      this.#ctx.connections.removeDevice(this.#auth.deviceId, this);
+    this.#registered = false;
     this.#unsubscribe?.();
     if (this.#present && this.#auth !== undefined) this.#ctx.presence.remove(this.#auth.deviceId);
     this.#present = false;
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#slowTimer);
     clearInterval(this.#rescanTimer);
+    clearTimeout(this.#expiryTimer);
+  }
+
+  /** The socket left the unauthenticated count (hello finished, either way, or it closed). */
+  #authenticated(): void {
+    if (this.#unauthenticatedIp === undefined) return;
+    this.#ctx.connections.removeUnauthenticated(this.#unauthenticatedIp);
+    this.#unauthenticatedIp = undefined;
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#state === 'closing') return;
     const text = isBinary ? undefined : rawText(data);
+    const size = text?.length ?? 0;
+    this.#pendingFrames++;
+    this.#pendingBytes += size;
+    const { maxPendingFrames, maxPendingBytes } = this.#ctx.config.tuning;
+    // `ws` keeps reading as fast as the peer writes; a client that sends faster than we store must
+    // wait in its own buffers (TCP backpressure), not in our memory.
+    if (
+      !this.#readPaused &&
+      (this.#pendingFrames >= maxPendingFrames || this.#pendingBytes >= maxPendingBytes)
+    ) {
+      this.#readPaused = true;
+      this.#ctx.metrics.readPauses.inc();
+      this.#ws.pause();
+    }
     this.#queue = this.#queue
       .then(() => this.#handle(text))
-      .catch((err: unknown) => this.#fail(undefined, err));
+      .catch((err: unknown) => this.#fail(undefined, err))
+      .finally(() => {
+        this.#pendingFrames--;
+        this.#pendingBytes -= size;
+        if (
+          this.#readPaused &&
+          this.#pendingFrames <= maxPendingFrames / 2 &&
+          this.#pendingBytes <= maxPendingBytes / 2
+        ) {
+          this.#readPaused = false;
+          this.#ws.resume();
+        }
+      });
   }
 
   async #handle(text: string | undefined): Promise<void> {
@@ -171,7 +231,7 @@ export class Connection {
           return;
         case 'ack': {
           const n = await this.#ctx.store.ack(auth.deviceId, frame.ids);
-          for (const id of frame.ids) this.#inflight.delete(id);
+          for (const id of frame.ids) this.#forget(id);
           this.#ctx.metrics.acked.inc(n);
           this.pump();
           return;
@@ -218,6 +278,11 @@ export class Connection {
     if (!g.members.some((m) => m.deviceId === auth.deviceId)) {
       throw new ServerError(ErrorCode.NotGroupMember, 'this device is not a member of the group');
     }
+    if (msg.epoch > g.epoch) {
+      throw new ServerError(ErrorCode.BadRequest, `the group is at epoch ${g.epoch}, not ${msg.epoch}`, {
+        details: { epoch: g.epoch },
+      });
+    }
     const item: EphemeralItem = {
       msgId: msg.msgId,
       groupId: msg.groupId,
@@ -262,6 +327,15 @@ export class Connection {
       this.close(CloseCode.ProtocolError, 'unsupported version', 'version');
       return;
     }
+    // Subscribe before checking the session: a revocation published while we check is then
+    // buffered and seen below, instead of falling into the gap between check and subscribe.
+    const session = await this.#ctx.store.sessionByTokenHash(sha256Hex(token)).catch(() => undefined);
+    if (session !== undefined && this.#state === 'hello') {
+      this.#unsubscribe = this.#ctx.bus.subscribe(session.deviceId, (m) => {
+        if (this.#state === 'hello') this.#early.push(m);
+        else this.#onBus(m);
+      });
+    }
     let auth: Auth;
     try {
       auth = await authenticateToken(this.#ctx, token);
@@ -273,9 +347,28 @@ export class Connection {
       return;
     }
     if (this.#state !== 'hello') return;
+    this.#authenticated();
+    const revoked = this.#early.some(
+      (m) => m.type === 'device-revoked' || (m.type === 'session-revoked' && m.sessionId === auth.sessionId),
+    );
+    this.#early = [];
+    if (revoked || session?.deviceId !== auth.deviceId) {
+      this.#sendError(undefined, new ServerError(ErrorCode.SessionRevoked, 'this session has been revoked'));
+      this.close(CloseCode.SessionRevoked, 'revoked', 'revoked');
+      return;
+    }
     this.#auth = auth;
     this.#state = 'ready';
-    this.#unsubscribe = this.#ctx.bus.subscribe(auth.deviceId, (m) => this.#onBus(m));
+    this.#registered = true;
+    const { maxConnectionsPerDevice } = this.#ctx.config.tuning;
+    for (const old of this.#ctx.connections.addDevice(auth.deviceId, this, maxConnectionsPerDevice)) {
+      old.close(
+        CloseCode.TooManyConnections,
+        `too many connections for this device (at most ${maxConnectionsPerDevice})`,
+        'too-many-connections',
+      );
+    }
+    this.#armExpiry(auth.expiresAt);
     this.#ctx.presence.add(auth.deviceId);
     this.#present = true;
     this.#send({
@@ -293,6 +386,17 @@ export class Connection {
     this.#rescanTimer = setInterval(() => this.pump(), this.#ctx.config.tuning.rescanMs);
     this.#rescanTimer.unref();
     this.pump();
+  }
+
+  /** The session ends at `expiresAt` for this socket too (setTimeout cannot wait more than ~24 days). */
+  #armExpiry(expiresAt: number): void {
+    const left = expiresAt - Date.now();
+    if (left <= 0) {
+      this.close(CloseCode.Unauthorized, 'session expired', 'expired');
+      return;
+    }
+    this.#expiryTimer = setTimeout(() => this.#armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
+    this.#expiryTimer.unref();
   }
 
   #onBus(m: BusMessage): void {
@@ -339,49 +443,89 @@ export class Connection {
     return run;
   }
 
+  #forget(id: number): void {
+    const size = this.#inflight.get(id);
+    if (size === undefined) return;
+    this.#inflight.delete(id);
+    this.#inflightBytes -= size;
+  }
+
+  #overBuffer(): boolean {
+    return this.#ws.bufferedAmount > this.#ctx.config.tuning.sendBufferSoftBytes;
+  }
+
   async #pumpLoop(): Promise<void> {
+    const { maxInFlightBytes } = this.#ctx.config.tuning;
     do {
       this.#pumpAgain = false;
       const auth = this.#auth;
       if (this.#state !== 'ready' || auth === undefined) return;
-      if (this.#ws.bufferedAmount > this.#ctx.config.tuning.sendBufferSoftBytes) {
+      if (this.#overBuffer()) {
         this.#pausedForBuffer = true;
         return;
       }
       // In-flight ids plus the free window is never more than the window itself.
       const limit = Limits.maxInFlight;
-      const rows = await this.#ctx.store.mailbox(auth.deviceId, limit);
+      const index = await this.#ctx.store.mailboxIndex(auth.deviceId, limit);
       if (this.#state !== 'ready') return;
-      const present = new Set(rows.map((r) => r.id));
-      const complete = rows.length < limit;
-      const lastId = rows.at(-1)?.id ?? 0;
-      for (const id of this.#inflight) {
-        if (!present.has(id) && (complete || id < lastId)) this.#inflight.delete(id);
+      const present = new Set(index.map((r) => r.id));
+      const complete = index.length < limit;
+      const lastId = index.at(-1)?.id ?? 0;
+      for (const id of [...this.#inflight.keys()]) {
+        if (!present.has(id) && (complete || id < lastId)) this.#forget(id);
       }
-      const free = Limits.maxInFlight - this.#inflight.size;
-      const fresh = rows.filter((r) => !this.#inflight.has(r.id)).slice(0, Math.max(0, free));
+      const fresh: { id: number; size: number }[] = [];
+      let items = this.#inflight.size;
+      let bytes = this.#inflightBytes;
+      for (const r of index) {
+        if (this.#inflight.has(r.id)) continue;
+        if (items >= Limits.maxInFlight) break;
+        // One item larger than the byte window still goes out alone, or it would never go.
+        if (items > 0 && bytes + r.size > maxInFlightBytes) break;
+        fresh.push(r);
+        items++;
+        bytes += r.size;
+      }
       if (fresh.length === 0) {
-        this.#maybeSynced(complete, rows);
+        this.#maybeSynced(complete, index);
         continue;
       }
       this.#syncedSent = false;
-      let batch: MailboxItem[] = [];
-      let bytes = 0;
-      for (const r of fresh) {
-        this.#inflight.add(r.id);
-        const item: MailboxItem = { ...r, body: toB64(r.body) };
-        const size = item.body.length + 512;
-        if (batch.length > 0 && bytes + size > DELIVER_FRAME_BUDGET) {
-          this.#send({ t: 'deliver', items: batch });
-          batch = [];
-          bytes = 0;
+      let sent = 0;
+      let next = 0;
+      while (next < fresh.length) {
+        // One frame's worth of bodies at a time.
+        const ids: number[] = [];
+        let frameBytes = 0;
+        for (; next < fresh.length; next++) {
+          const r = fresh[next];
+          if (r === undefined) break;
+          const size = encodedSize(r.size);
+          if (ids.length > 0 && frameBytes + size > DELIVER_FRAME_BUDGET) break;
+          ids.push(r.id);
+          frameBytes += size;
         }
-        batch.push(item);
-        bytes += size;
+        // Rows acknowledged meanwhile through another connection of the device are simply gone.
+        const rows = await this.#ctx.store.mailboxItems(auth.deviceId, ids);
+        if (this.#state !== 'ready') return;
+        const batch: MailboxItem[] = [];
+        for (const r of rows) {
+          if (this.#inflight.has(r.id)) continue;
+          this.#inflight.set(r.id, r.body.length);
+          this.#inflightBytes += r.body.length;
+          batch.push({ ...r, body: toB64(r.body) });
+        }
+        if (batch.length > 0) this.#send({ t: 'deliver', items: batch });
+        sent += batch.length;
+        if (this.#overBuffer()) {
+          // The write callbacks restart the pump once the peer has read enough.
+          this.#pausedForBuffer = true;
+          break;
+        }
       }
-      if (batch.length > 0) this.#send({ t: 'deliver', items: batch });
-      this.#ctx.metrics.delivered.inc(fresh.length);
-      this.#maybeSynced(complete, rows);
+      this.#ctx.metrics.delivered.inc(sent);
+      if (this.#pausedForBuffer) return;
+      this.#maybeSynced(complete, index);
     } while (this.#pumpAgain);
   }
 

@@ -2,12 +2,17 @@ import type { Migration, MigrationProvider } from 'kysely/migration';
 import type { Dialect } from '../schema.ts';
 import { m0001 } from './0001-initial.ts';
 import { m0002 } from './0002-uploads-push-deletion.ts';
+import { m0003 } from './0003-keypackage-claims.ts';
 
 /** Numbered migrations, applied in name order by Kysely's Migrator on both dialects. */
 export function migrations(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
-      return { '0001-initial': m0001(dialect), '0002-uploads-push-deletion': m0002(dialect) };
+      return {
+        '0001-initial': m0001(dialect),
+        '0002-uploads-push-deletion': m0002(dialect),
+        '0003-keypackage-claims': m0003(dialect),
+      };
     },
   };
 }
