@@ -58,3 +58,24 @@ test('signLogin signs loginTbs with the device key', () => {
   assert.ok(ed25519.verify(sig, loginTbs(d.deviceId, challenge), d.publicKey));
   assert.equal(ed25519.verify(sig, loginTbs(d.deviceId, new Uint8Array(32)), d.publicKey), false);
 });
+
+test('verifyDeviceCert remembers only what verified: a cached success never vouches for other bytes', () => {
+  const identity = generateIdentity();
+  const other = generateIdentity();
+  const d = certifyDevice(identity);
+  for (let round = 0; round < 2; round++) {
+    assert.equal(verifyDeviceCert(identity.publicKey, d.deviceId, d.publicKey, d.issuedAt, d.cert), true);
+    assert.equal(verifyDeviceCert(other.publicKey, d.deviceId, d.publicKey, d.issuedAt, d.cert), false);
+    assert.equal(
+      verifyDeviceCert(identity.publicKey, `${d.deviceId}x`, d.publicKey, d.issuedAt, d.cert),
+      false,
+    );
+    assert.equal(
+      verifyDeviceCert(identity.publicKey, d.deviceId, d.publicKey, d.issuedAt + 1, d.cert),
+      false,
+    );
+    const bad = d.cert.slice();
+    bad[0] = (bad[0] ?? 0) ^ 1;
+    assert.equal(verifyDeviceCert(identity.publicKey, d.deviceId, d.publicKey, d.issuedAt, bad), false);
+  }
+});

@@ -1,6 +1,7 @@
 import { deviceCertTbs, loginTbs, toB64 } from '@kolokol/protocol';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { randomBytes } from './bytes.ts';
+import { bytesToHex as toHex } from '@noble/hashes/utils.js';
+import { concatBytes, randomBytes } from './bytes.ts';
 
 /** An account's long-term Ed25519 identity key. It only ever certifies device keys. */
 export interface IdentityKeyPair {
@@ -53,13 +54,31 @@ export function verifyDeviceCert(
 ): boolean {
   if (identityKey.length !== 32 || deviceKey.length !== 32 || cert.length !== 64) return false;
   if (!Number.isSafeInteger(issuedAt) || issuedAt < 0) return false;
+  const tbs = deviceCertTbs(deviceId, deviceKey, issuedAt);
+  // The auth service checks the sender's certificate on every message; an Ed25519 verify in pure
+  // JS costs about as much as the rest of the message. Verification is a pure function of these
+  // bytes, so a certificate that verified once is remembered (bounded, oldest forgotten first).
+  const key = toHex(concatBytes(identityKey, cert, tbs));
+  if (verifiedCerts.has(key)) return true;
+  let ok: boolean;
   try {
     // zip215: false gives the strict RFC 8032 rules, so a cert has exactly one valid encoding.
-    return ed25519.verify(cert, deviceCertTbs(deviceId, deviceKey, issuedAt), identityKey, { zip215: false });
+    ok = ed25519.verify(cert, tbs, identityKey, { zip215: false });
   } catch {
     return false;
   }
+  if (ok) {
+    verifiedCerts.add(key);
+    if (verifiedCerts.size > VERIFIED_CERTS_MAX) {
+      const oldest = verifiedCerts.values().next();
+      if (!oldest.done) verifiedCerts.delete(oldest.value);
+    }
+  }
+  return ok;
 }
+
+const VERIFIED_CERTS_MAX = 4096;
+const verifiedCerts = new Set<string>();
 
 /** The answer to a login challenge: Ed25519(device key, loginTbs(deviceId, challenge)). */
 export function signLogin(device: DeviceKeys, challenge: Uint8Array): Uint8Array {
