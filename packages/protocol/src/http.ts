@@ -231,3 +231,28 @@ export const ServerInfo = z.object({
   maxAttachmentBytes: z.number().int(),
 });
 export type ServerInfo = z.infer<typeof ServerInfo>;
+
+// GET /v1/turn (auth): short-lived TURN credentials and the ICE servers to use them with, in this
+// order: TURN over UDP, TURN over TCP, TURN over TLS on the app's own host and port. Credentials
+// follow the TURN REST scheme (username = "<expiry unix seconds>:<device id>", credential =
+// base64(HMAC-SHA1(secret, username))) and stop working after `ttl` seconds: fetch them per call.
+// NOT_FOUND when the server runs no relay. The shape is RTCIceServer's, ready for RTCPeerConnection.
+export const IceServer = z.object({
+  urls: z
+    .array(
+      z
+        .string()
+        .max(512)
+        .regex(/^turns?:[^\s?]+(\?transport=(udp|tcp))?$/, 'a turn: or turns: URL'),
+    )
+    .min(1),
+  username: z.string().min(1).max(512),
+  credential: z.string().min(1).max(512),
+});
+export type IceServer = z.infer<typeof IceServer>;
+export const TurnResponse = z.object({
+  iceServers: z.array(IceServer).max(16),
+  /** Seconds the credentials stay valid. */
+  ttl: z.number().int().positive(),
+});
+export type TurnResponse = z.infer<typeof TurnResponse>;

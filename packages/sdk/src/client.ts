@@ -42,6 +42,7 @@ import {
 import { z } from 'zod';
 import { decryptAttachment, encryptAttachment } from './attachments.ts';
 import type { BackoffOptions } from './backoff.ts';
+import { CallEvent, type CallEvents, CallManager } from './calls/manager.ts';
 import { Connection, type ConnectionState, type OkFrame, type PushFrame } from './connection.ts';
 import {
   type AttachmentRef,
@@ -136,10 +137,12 @@ export const ClientEvent = {
   /** A user's shared profile changed (ours too). */
   Profile: 'profile',
   Error: 'error',
+  /** Calls (see calls/manager.ts): CallIncoming, CallUpdated, CallEnded. */
+  ...CallEvent,
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 
-export interface ClientEvents {
+export interface ClientEvents extends CallEvents {
   message: [StoredMessage];
   conversation: [Conversation];
   connection: [ConnectionState];
@@ -166,6 +169,8 @@ export interface ClientOptions {
 }
 
 const KP_TARGET = 60;
+/** How long delivery receipts are gathered before one goes out per conversation. */
+const RECEIPT_DELAY_MS = 1000;
 const KP_LOW = 50;
 /** Items held for a group we cannot process yet (unknown group, future epoch): per group, in all. */
 const MAX_PENDING_PER_GROUP = 500;
@@ -240,6 +245,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   readonly username: string;
   readonly deviceId: string;
   readonly server: string;
+  /** 1:1 calls; signalling rides this client's conversations (calls/manager.ts). */
+  readonly calls: CallManager;
 
   readonly #store: Store;
   readonly #account: AccountRecord;
@@ -271,6 +278,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   #systemCounter = 0;
   /** Incoming message ids per conversation since the last deliver frame: delivery receipts. */
   #pendingDelivered = new Map<string, string[]>();
+  #receiptTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #typing = new Map<string, { typing: boolean; at: number }>();
   readonly #ephemeralCount = new Map<string, { epoch: number; n: number }>();
 
@@ -292,6 +300,19 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       directory,
     };
     this.#api = new HttpApi(i.account.server, i.transport.fetch, (refresh) => this.#token(refresh));
+    this.calls = new CallManager({
+      userId: this.userId,
+      deviceId: this.deviceId,
+      store: this.#store,
+      sendDurable: async (id, e) => void (await this.#enqueueEnvelope(id, e)),
+      sendEphemeral: (id, e) => this.#sendEphemeral(id, e),
+      group: (id) => this.#group(id),
+      usernameOf: (userId) => this.#usernameOf(userId),
+      emitCall: (event, ...args) =>
+        this.emit<keyof CallEvents>(event, ...(args as CallEvents[keyof CallEvents])),
+      emitMessage: (m) => this.emit(ClientEvent.Message, m),
+      reportError: (e) => this.emit(ClientEvent.Error, e),
+    });
     this.#conn = new Connection(
       i.account.server,
       i.transport,
@@ -475,7 +496,9 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    await this.calls.close();
     this.#closed = true;
+    clearTimeout(this.#receiptTimer);
     this.#conn.stop();
     for (const w of this.#syncWaiters) w();
     this.#syncWaiters = [];
@@ -1121,6 +1144,11 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       const decoded = decodeEnvelope(r.value.plaintext);
       if (decoded.ok) env = decoded.envelope;
     });
+    if (env?.type === 'call' && from !== undefined) {
+      if (!(await this.#store.isBlocked(from.userId)))
+        this.calls.onSignal(item.groupId, from, env, Date.now());
+      return;
+    }
     if (env?.type !== 'typing' || item.sender.userId === this.userId) return;
     if (await this.#store.isBlocked(item.sender.userId)) return;
     if (!(await this.#store.getSettings()).typingIndicators) return;
@@ -1131,7 +1159,21 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     });
   }
 
-  /** After a deliver frame: one delivery receipt per conversation for what it brought. */
+  /**
+   * Delivery receipts are MLS messages that every other member device must decrypt too, so one
+   * per deliver frame multiplied the traffic of a busy group several times over. They are batched
+   * per conversation for RECEIPT_DELAY_MS instead; a client closed within that window does not
+   * send them (the ticks are a courtesy, not part of delivery).
+   */
+  #scheduleDeliveryReceipts(): void {
+    if (this.#receiptTimer !== undefined || this.#pendingDelivered.size === 0) return;
+    this.#receiptTimer = setTimeout(() => {
+      this.#receiptTimer = undefined;
+      if (!this.#closed) this.#flushDeliveryReceipts();
+    }, RECEIPT_DELAY_MS);
+  }
+
+  /** One delivery receipt per conversation for what arrived since the last one. */
   #flushDeliveryReceipts(): void {
     const pending = this.#pendingDelivered;
     if (pending.size === 0) return;
@@ -1441,6 +1483,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
 
   #groupChanged(group: Group): void {
     this.#groups.set(group.groupId, group);
+    this.calls.onGroupChanged(group.groupId, group.epoch);
     const waiters = this.#epochWaiters.get(group.groupId);
     if (waiters === undefined) return;
     const left = waiters.filter((w) => {
@@ -1985,7 +2028,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         this.#inbound.push(async () => {
           for (const item of frame.items) await this.#safeProcess(item);
           this.#flushAcks();
-          this.#flushDeliveryReceipts();
+          this.#scheduleDeliveryReceipts();
         }, onError);
         return;
       }
@@ -2369,6 +2412,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       }
     }
     effect?.emit();
+    if (decoded.ok && decoded.envelope.type === 'call' && !blocked)
+      this.calls.onSignal(item.groupId, sender, decoded.envelope, item.sentAt);
     if (nextConv !== undefined && message === undefined) this.#emitConversation(nextConv);
     if (leaver !== undefined) {
       const groupId = item.groupId;

@@ -1,4 +1,5 @@
 export { Backoff, type BackoffOptions } from './backoff.ts';
+export * from './calls/index.ts';
 export {
   type AttachmentRef,
   ClientEvent,
@@ -15,13 +16,22 @@ export {
   type Settings,
   type StoredMessage,
 } from './client.ts';
-export { decodeEnvelope, type Envelope, type MessageBody, type SystemEvent } from './envelope.ts';
+export {
+  type CallEnvelope,
+  type CallSignal,
+  decodeEnvelope,
+  type Envelope,
+  type MessageBody,
+  type SystemEvent,
+} from './envelope.ts';
 export { SdkError, type SdkErrorCode } from './errors.ts';
 export { type Listener, TypedEmitter } from './events.ts';
 export { IndexedDbStore } from './store/indexeddb.ts';
 export { MemoryStore } from './store/memory.ts';
 export type {
   AccountRecord,
+  CallEndReason,
+  CallRecord,
   ContactRecord,
   ConversationRecord,
   ConversationStateRecord,

@@ -22,11 +22,12 @@ import { createMetrics } from './metrics.ts';
 import { loadVapidKeys, Presence, PushSender } from './push.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { Store, type StoreOptions } from './storage/store.ts';
+import { createTransport } from './transport/index.ts';
 import { Connection } from './ws/connection.ts';
 import { ConnectionRegistry } from './ws/registry.ts';
 
 export interface RunningServer {
-  /** http://127.0.0.1:PORT (the loopback address when bound to all interfaces). */
+  /** http://127.0.0.1:PORT, https:// with `tls` (the loopback address when bound to all interfaces). */
   url: string;
   port: number;
   /** Graceful: see README "Shutdown". Safe to call twice. */
@@ -176,6 +177,8 @@ export async function startServer(
   });
   registerRoutes(app, ctx);
   registerStatic(app, ctx);
+  // TLS on the listener and the embedded TURN relay (GET /v1/turn is registered here).
+  const transport = createTransport(app, ctx);
 
   const connections = new Set<Connection>();
   let shuttingDown = false;
@@ -241,12 +244,21 @@ export async function startServer(
   firstSweep.unref();
 
   try {
-    await app.listen({ host: config.host, port: config.port });
+    await transport.start();
+    await app.listen({
+      host: config.host,
+      port: config.port,
+      listenTextResolver: (address) =>
+        `Server listening at ${address.replace(/^http:/, `${transport.scheme}:`)}`,
+    });
   } catch (cause) {
+    await transport.close();
     clearInterval(keepalive);
     clearInterval(sweeper);
     clearTimeout(firstSweep);
     await store.close();
+    // The certificate and the relay name their own setting.
+    if (cause instanceof ServerError) throw cause;
     throw new ServerError(
       'CONFIG',
       `invalid setting --port (KOLOKOL_PORT): cannot listen on ${config.host}:${config.port}`,
@@ -258,7 +270,7 @@ export async function startServer(
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${transport.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -272,6 +284,8 @@ export async function startServer(
       // closes with ServerShutdown. The HTTP server cannot close while upgraded sockets live.
       await Promise.all([...connections].map((c) => c.shutdown()));
       wss.close();
+      // Relay streams hold sockets of the HTTP server's listener: close them before it.
+      await transport.close();
       await app.close();
       await sweeping;
       await push?.close();
@@ -281,6 +295,9 @@ export async function startServer(
     })();
     return closing;
   };
-  log.info({ url, storage: config.storage.kind, registration: config.registration }, 'listening');
+  log.info(
+    { url, storage: config.storage.kind, registration: config.registration, ...transport.describe() },
+    'listening',
+  );
   return { url, port, close };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Limits } from '@kolokol/protocol';
 import { ServerError } from './errors.ts';
 import type { PushConfig } from './push.ts';
+import { loadTransportConfig, type TransportConfig, transportSettings } from './transport/options.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 
@@ -54,7 +55,8 @@ export interface TuningConfig {
   maxPendingBytes: number;
 }
 
-export interface ServerConfig {
+/** TLS, the embedded TURN relay and the public host: see transport/options.ts. */
+export interface ServerConfig extends TransportConfig {
   host: string;
   /** 0 = a random free port. */
   port: number;
@@ -273,6 +275,7 @@ export const settings: readonly Setting[] = [
     help: 'VAPID contact, mailto: or https: URL',
     default: 'mailto:admin@localhost',
   },
+  ...transportSettings,
 ];
 
 function settingFor(key: string): Setting {
@@ -466,6 +469,7 @@ export function loadConfig(
     name: str('name', d.name),
     sqliteSynchronous: oneOf('sqliteSynchronous', 'normal', ['normal', 'full'] as const),
     push,
+    ...loadTransportConfig(raw, bad),
   };
 }
 

@@ -3,3 +3,4 @@ export type { Bus, BusMessage } from './bus.ts';
 export { helpText, loadConfig, type ServerConfig } from './config.ts';
 export { ServerError, type ServerErrorCode } from './errors.ts';
 export { toWire } from './http/errors.ts';
+export type { TlsConfig, TransportConfig, TurnConfig } from './transport/options.ts';

@@ -12,9 +12,13 @@ const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 async function start(
   dataDir: string,
 ): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [main, '--port', '0', '--data', dataDir, '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [main, '--port', '0', '--data', dataDir, '--log-level', 'warn', '--tls', 'off', '--turn', 'off'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';

@@ -102,6 +102,13 @@ export async function spawnServer(opts?: SpawnOptions): Promise<SpawnedServer> {
       dataDir,
       '--host',
       '127.0.0.1',
+      // Plain HTTP (tests speak to it with fetch) and TURN on random ports (parallel servers).
+      '--tls',
+      'off',
+      '--turn-udp-port',
+      '0',
+      '--turn-tcp-port',
+      '0',
       ...(opts?.args ?? []),
     ];
     const proc = spawn(process.execPath, args, {

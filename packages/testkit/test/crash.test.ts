@@ -19,12 +19,8 @@ import {
   waitFor,
 } from '@kolokol/testkit';
 
-/**
- * The brief is 2,000 sends (KOLOKOL_CRASH_SENDS=2000). Since the SDK started sending delivery
- * receipts a send costs about 45 ms on a 2-core machine and 2,000 no longer fit the test budget,
- * so `npm test` runs 1,000 by default.
- */
-const TOTAL = Number(process.env.KOLOKOL_CRASH_SENDS ?? 1000);
+/** 2,000 sends, as the brief asks (KOLOKOL_CRASH_SENDS changes it for quick local runs). */
+const TOTAL = Number(process.env.KOLOKOL_CRASH_SENDS ?? 2000);
 const IN_FLIGHT = 16;
 const KILL_AT = Math.floor(TOTAL * 0.4);
 const backoff = { baseMs: 100, maxMs: 1000 };
@@ -43,7 +39,8 @@ after(async () => {
 const textOf = (m: StoredMessage): string | undefined => (m.body.type === 'text' ? m.body.text : undefined);
 
 test(`SIGKILL mid-stream of ${TOTAL} sends: acknowledged sends arrive exactly once, in order`, {
-  timeout: 240_000,
+  // About 90 s alone on two cores; the bound leaves room for a fully loaded CI machine.
+  timeout: 420_000,
 }, async () => {
   // Memory stores: the server is what crashes here, and fsyncs on four client stores would dominate the run.
   const opts = { store: 'memory', backoff } as const;
@@ -109,7 +106,7 @@ test(`SIGKILL mid-stream of ${TOTAL} sends: acknowledged sends arrive exactly on
           const t = textOf(m);
           return t?.startsWith('m ') ? [Number(t.slice(2))] : [];
         });
-    await waitFor(() => mustHave.every((i) => got().includes(i)), 60_000 + TOTAL * 40, {
+    await waitFor(() => mustHave.every((i) => got().includes(i)), 60_000 + TOTAL * 80, {
       what: `${mustHave.length} acknowledged messages at ${d.client.username}/${d.client.deviceId.slice(0, 6)}`,
       describe: () =>
         `have ${new Set(got()).size}, first missing ${mustHave.find((i) => !got().includes(i))}`,

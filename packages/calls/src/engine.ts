@@ -1,0 +1,189 @@
+/**
+ * The browser MediaEngine: one RTCPeerConnection per call, driven by the SDK's CallManager
+ * (`client.calls.configure({ media: browserMediaFactory(...) })`). It
+ * - takes ICE servers from GET /v1/turn (through `iceServers`) and `iceTransportPolicy` from the
+ *   SDK, which decides 'relay' for anyone outside the user's contacts;
+ * - encrypts every sent frame and decrypts every received frame with SFrame in a worker
+ *   (RTCRtpScriptTransform), keyed from the conversation's MLS epoch, re-keyed on every epoch;
+ *   without RTCRtpScriptTransform it refuses to start rather than send media without end-to-end
+ *   encryption;
+ * - watches getStats: when inbound media stops growing for `stallMs` (3 s) it reports
+ *   'disconnected', and the caller's SDK answers with an ICE restart.
+ * Candidates travel as bare candidate lines; with max-bundle every candidate belongs to the first
+ * m-line, so the receiver adds them with sdpMLineIndex 0.
+ */
+import type { MlsSFrameEpoch } from '@kolokol/crypto';
+import type { MediaEngine, MediaEngineFactory, MediaEngineOptions, MediaState } from '@kolokol/sdk';
+import type { IceServerConfig } from './ice.ts';
+import type { WorkerMessage } from './sframe.ts';
+import { inboundBytes } from './stats.ts';
+
+export interface BrowserMediaOptions {
+  /** ICE servers, e.g. `iceServerSource(() => api.get('/v1/turn'))`. */
+  iceServers: () => Promise<IceServerConfig[]>;
+  /** Local microphone (and camera when the call has video). */
+  getLocalStream: (o: { video: boolean; callId: string }) => Promise<MediaStream>;
+  /** A new SFrame worker (src/sframe-worker.ts), one per call. */
+  createWorker: () => Worker;
+  /** Remote tracks, as they arrive. */
+  onRemoteTrack?: (o: { callId: string; track: MediaStreamTrack; streams: readonly MediaStream[] }) => void;
+  /** Inbound media silent this long while connected counts as a stall (3000). */
+  stallMs?: number;
+  /** How often getStats is polled (1000). */
+  statsIntervalMs?: number;
+}
+
+export class BrowserMediaEngine implements MediaEngine {
+  readonly pc: RTCPeerConnection;
+  readonly localStream: MediaStream;
+  readonly #worker: Worker;
+  readonly #o: BrowserMediaOptions;
+  readonly #callId: string;
+  #onCandidate: (c: string) => void = () => {};
+  #onState: (s: MediaState) => void = () => {};
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #lastBytes = -1;
+  #lastGrowth = 0;
+  #stalled = false;
+  #closed = false;
+
+  private constructor(
+    o: BrowserMediaOptions,
+    opts: MediaEngineOptions,
+    pc: RTCPeerConnection,
+    stream: MediaStream,
+    worker: Worker,
+  ) {
+    this.#o = o;
+    this.#callId = opts.callId;
+    this.pc = pc;
+    this.localStream = stream;
+    this.#worker = worker;
+    pc.onicecandidate = (ev) => {
+      if (ev.candidate !== null && ev.candidate.candidate !== '') this.#onCandidate(ev.candidate.candidate);
+    };
+    pc.onconnectionstatechange = () => this.#connectionState();
+    pc.ontrack = (ev) => {
+      this.#protect(ev.receiver, 'receive', ev.track.kind);
+      o.onRemoteTrack?.({ callId: this.#callId, track: ev.track, streams: ev.streams });
+    };
+    for (const track of stream.getTracks()) this.#protect(pc.addTrack(track, stream), 'send', track.kind);
+  }
+
+  static async create(o: BrowserMediaOptions, opts: MediaEngineOptions): Promise<BrowserMediaEngine> {
+    if (typeof RTCRtpScriptTransform === 'undefined')
+      throw new Error('this browser cannot encrypt call media end to end (no RTCRtpScriptTransform)');
+    const iceServers = await o.iceServers();
+    const pc = new RTCPeerConnection({
+      iceServers: iceServers.map((s) => ({
+        urls: s.urls,
+        ...(s.username === undefined ? {} : { username: s.username }),
+        ...(s.credential === undefined ? {} : { credential: s.credential }),
+      })),
+      iceTransportPolicy: opts.iceTransportPolicy,
+      bundlePolicy: 'max-bundle',
+      rtcpMuxPolicy: 'require',
+    });
+    let stream: MediaStream;
+    try {
+      stream = await o.getLocalStream({ video: opts.video, callId: opts.callId });
+    } catch (e) {
+      pc.close();
+      throw e;
+    }
+    return new BrowserMediaEngine(o, opts, pc, stream, o.createWorker());
+  }
+
+  #protect(target: RTCRtpSender | RTCRtpReceiver, direction: 'send' | 'receive', kind: string): void {
+    target.transform = new RTCRtpScriptTransform(this.#worker, { direction, kind });
+  }
+
+  async createOffer(): Promise<string> {
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    return this.pc.localDescription?.sdp ?? '';
+  }
+  async createAnswer(): Promise<string> {
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    return this.pc.localDescription?.sdp ?? '';
+  }
+  async applyRemote(sdp: string, type: 'offer' | 'answer'): Promise<void> {
+    await this.pc.setRemoteDescription({ type, sdp });
+  }
+  async addCandidate(candidate: string): Promise<void> {
+    await this.pc.addIceCandidate({ candidate, sdpMLineIndex: 0 });
+  }
+  async restartIce(): Promise<string> {
+    this.pc.restartIce();
+    await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
+    return this.pc.localDescription?.sdp ?? '';
+  }
+  onLocalCandidate(fn: (c: string) => void): void {
+    this.#onCandidate = fn;
+  }
+  onStateChange(fn: (s: MediaState) => void): void {
+    this.#onState = fn;
+  }
+  setKeys(keys: MlsSFrameEpoch): void {
+    const msg: WorkerMessage = { type: 'keys', keys };
+    this.#worker.postMessage(msg);
+  }
+  /** The raw report, for connectionDetails(). */
+  getStats(): Promise<RTCStatsReport> {
+    return this.pc.getStats();
+  }
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    for (const t of this.localStream.getTracks()) t.stop();
+    this.pc.close();
+    this.#worker.terminate();
+  }
+
+  #connectionState(): void {
+    switch (this.pc.connectionState) {
+      case 'connected':
+        this.#stalled = false;
+        this.#onState('connected');
+        this.#watch();
+        return;
+      case 'disconnected':
+        this.#onState('disconnected');
+        return;
+      case 'failed':
+        this.#onState('failed');
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Media can stop while ICE still says connected (a censor throttling UDP): watch the bytes. */
+  #watch(): void {
+    if (this.#timer !== undefined) return;
+    const stallMs = this.#o.stallMs ?? 3000;
+    this.#lastGrowth = Date.now();
+    this.#timer = setInterval(() => {
+      void this.pc.getStats().then((report) => {
+        const bytes = inboundBytes(report);
+        const now = Date.now();
+        if (bytes > this.#lastBytes) {
+          this.#lastBytes = bytes;
+          this.#lastGrowth = now;
+          if (this.#stalled) {
+            this.#stalled = false;
+            this.#onState('connected');
+          }
+        } else if (!this.#stalled && now - this.#lastGrowth >= stallMs) {
+          this.#stalled = true;
+          this.#onState('disconnected');
+        }
+      });
+    }, this.#o.statsIntervalMs ?? 1000);
+  }
+}
+
+/** The factory to hand to `client.calls.configure({ media })`. */
+export function browserMediaFactory(o: BrowserMediaOptions): MediaEngineFactory {
+  return (opts) => BrowserMediaEngine.create(o, opts);
+}

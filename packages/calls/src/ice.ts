@@ -1,0 +1,47 @@
+/**
+ * ICE servers from the server's GET /v1/turn (`{ iceServers, ttl }`, TURN REST credentials), cached
+ * until shortly before they expire. The caller supplies the fetch (the app's authenticated HTTP),
+ * so this package needs no knowledge of sessions.
+ */
+import { z } from 'zod';
+
+const IceServer = z.object({
+  urls: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+});
+export const TurnResponse = z.object({
+  iceServers: z.array(IceServer),
+  /** Seconds the credentials stay valid. */
+  ttl: z.number().int().positive(),
+});
+export type TurnResponse = z.infer<typeof TurnResponse>;
+export type IceServerConfig = z.infer<typeof IceServer>;
+
+/** Credentials are refreshed when less than this part of their lifetime is left. */
+const REFRESH_FRACTION = 0.2;
+
+/**
+ * Wraps a fetch of GET /v1/turn: parses the untrusted body and caches it for 80% of its ttl.
+ * Concurrent calls share one request.
+ */
+export function iceServerSource(
+  fetchTurn: () => Promise<unknown>,
+  now: () => number = Date.now,
+): () => Promise<IceServerConfig[]> {
+  let cached: { servers: IceServerConfig[]; until: number } | undefined;
+  let inflight: Promise<IceServerConfig[]> | undefined;
+  return () => {
+    if (cached !== undefined && now() < cached.until) return Promise.resolve(cached.servers);
+    inflight ??= (async () => {
+      try {
+        const r = TurnResponse.parse(await fetchTurn());
+        cached = { servers: r.iceServers, until: now() + r.ttl * 1000 * (1 - REFRESH_FRACTION) };
+        return r.iceServers;
+      } finally {
+        inflight = undefined;
+      }
+    })();
+    return inflight;
+  };
+}

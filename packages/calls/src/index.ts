@@ -1,0 +1,19 @@
+export { BrowserMediaEngine, type BrowserMediaOptions, browserMediaFactory } from './engine.ts';
+export { type IceServerConfig, iceServerSource, TurnResponse } from './ice.ts';
+export {
+  clearPrefixLength,
+  type Direction,
+  type EncodedFrameLike,
+  type MediaKind,
+  SFrameSession,
+  type SFrameStats,
+  type WorkerMessage,
+} from './sframe.ts';
+export {
+  type ConnectionDetails,
+  connectionDetails,
+  type InboundDetails,
+  inboundBytes,
+  type StatsEntry,
+  type StatsInput,
+} from './stats.ts';

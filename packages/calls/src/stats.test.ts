@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { connectionDetails, inboundBytes } from './stats.ts';
+
+/** The shape Chromium reports for a call relayed over TURN/TLS (abridged to the fields we read). */
+function chromeRelayReport(t: number, bytes: number, sent: number) {
+  return new Map<string, Record<string, unknown>>([
+    ['T01', { id: 'T01', type: 'transport', timestamp: t, selectedCandidatePairId: 'CP1' }],
+    [
+      'CP1',
+      {
+        id: 'CP1',
+        type: 'candidate-pair',
+        timestamp: t,
+        localCandidateId: 'L1',
+        remoteCandidateId: 'R1',
+        state: 'succeeded',
+        nominated: true,
+        currentRoundTripTime: 0.042,
+        availableOutgoingBitrate: 1_200_000,
+        bytesSent: sent,
+        bytesReceived: bytes,
+      },
+    ],
+    [
+      'CP2',
+      { id: 'CP2', type: 'candidate-pair', timestamp: t, localCandidateId: 'L2', remoteCandidateId: 'R1' },
+    ],
+    [
+      'L1',
+      {
+        id: 'L1',
+        type: 'local-candidate',
+        candidateType: 'relay',
+        protocol: 'udp',
+        relayProtocol: 'tls',
+        address: '203.0.113.9',
+        port: 50000,
+        url: 'turns:kolokol.example:443?transport=tcp',
+      },
+    ],
+    [
+      'L2',
+      {
+        id: 'L2',
+        type: 'local-candidate',
+        candidateType: 'host',
+        protocol: 'udp',
+        address: '10.0.0.2',
+        port: 1,
+      },
+    ],
+    [
+      'R1',
+      {
+        id: 'R1',
+        type: 'remote-candidate',
+        candidateType: 'relay',
+        protocol: 'udp',
+        address: '203.0.113.10',
+        port: 50001,
+      },
+    ],
+    [
+      'IA',
+      {
+        id: 'IA',
+        type: 'inbound-rtp',
+        kind: 'audio',
+        timestamp: t,
+        bytesReceived: bytes / 4,
+        packetsReceived: 500,
+        packetsLost: 2,
+        jitter: 0.004,
+        audioLevel: 0.31,
+      },
+    ],
+    [
+      'IV',
+      {
+        id: 'IV',
+        type: 'inbound-rtp',
+        kind: 'video',
+        timestamp: t,
+        bytesReceived: (bytes * 3) / 4,
+        packetsReceived: 900,
+        packetsLost: 0,
+        framesDecoded: 240,
+        frameWidth: 640,
+        frameHeight: 480,
+        framesPerSecond: 30,
+      },
+    ],
+  ]);
+}
+
+describe('connectionDetails', () => {
+  it('a relayed call over TURN/TLS: route, protocol from relayProtocol, RTT, media, rates', () => {
+    const prev = chromeRelayReport(1000, 400_000, 100_000);
+    const now = chromeRelayReport(3000, 900_000, 350_000);
+    const d = connectionDetails(now, prev);
+    assert.equal(d.route, 'relay');
+    assert.equal(d.protocol, 'tls');
+    assert.equal(d.localCandidateType, 'relay');
+    assert.equal(d.remoteCandidateType, 'relay');
+    assert.equal(d.localAddress, '203.0.113.9:50000');
+    assert.equal(d.relayUrl, 'turns:kolokol.example:443?transport=tcp');
+    assert.equal(d.rttMs, 42);
+    assert.equal(d.bytesReceived, 900_000);
+    assert.equal(d.outgoingBitrate, 1_000_000); // 250 kB in 2 s
+    assert.equal(d.audio?.audioLevel, 0.31);
+    assert.equal(d.audio?.packets, 500);
+    assert.equal(d.audio?.jitterMs, 4);
+    assert.equal(d.audio?.bitrate, 500_000); // 125 kB in 2 s
+    assert.equal(d.video?.framesDecoded, 240);
+    assert.equal(d.video?.frameWidth, 640);
+    assert.equal(d.video?.bitrate, 1_500_000);
+    assert.equal(inboundBytes(now), 900_000);
+  });
+
+  it('a direct call over UDP, from a plain list; Firefox-style selected pair; no previous report', () => {
+    const d = connectionDetails([
+      {
+        id: 'p',
+        type: 'candidate-pair',
+        selected: true,
+        localCandidateId: 'l',
+        remoteCandidateId: 'r',
+        bytesSent: 5,
+      },
+      {
+        id: 'l',
+        type: 'local-candidate',
+        candidateType: 'host',
+        protocol: 'udp',
+        address: 'fe80::1',
+        port: 9,
+      },
+      {
+        id: 'r',
+        type: 'remote-candidate',
+        candidateType: 'srflx',
+        protocol: 'udp',
+        address: '198.51.100.2',
+        port: 7,
+      },
+    ]);
+    assert.equal(d.route, 'direct');
+    assert.equal(d.protocol, 'udp');
+    assert.equal(d.localAddress, '[fe80::1]:9');
+    assert.equal(d.outgoingBitrate, undefined);
+    assert.equal(d.audio, undefined);
+    assert.equal(d.bytesSent, 5);
+  });
+
+  it('nothing selected yet: unknown route, zeros, no throw on junk entries', () => {
+    const d = connectionDetails([null, 3, 'x', { type: 'candidate-pair', state: 'in-progress' }]);
+    assert.equal(d.route, 'unknown');
+    assert.equal(d.bytesReceived, 0);
+    assert.equal(d.protocol, undefined);
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * What the web UI's "Connection details" panel shows, computed from RTCPeerConnection.getStats()
+ * (W3C webrtc-stats). Pure: it takes the report (or any list of stats dictionaries, as Node tests
+ * and e2e assertions have them) and, for rates, the previous report.
+ */
+
+/** One stats dictionary: `{ id, type, timestamp, ...}`; fields are read defensively. */
+export type StatsEntry = Readonly<Record<string, unknown>>;
+/** An RTCStatsReport (Map-like, has values()) or a plain list of entries. */
+export type StatsInput = { values(): Iterable<unknown> } | Iterable<unknown>;
+
+export interface InboundDetails {
+  bytes: number;
+  packets: number;
+  packetsLost: number;
+  /** bits per second since the previous report, when one was given. */
+  bitrate?: number;
+  jitterMs?: number;
+  /** audio: 0..1 */
+  audioLevel?: number;
+  /** video */
+  framesDecoded?: number;
+  frameWidth?: number;
+  frameHeight?: number;
+  framesPerSecond?: number;
+}
+
+export interface ConnectionDetails {
+  /** 'relay' when either end of the selected pair is a TURN relay. */
+  route: 'direct' | 'relay' | 'unknown';
+  /** Transport to the TURN server for relayed routes (relayProtocol), else the pair's protocol. */
+  protocol?: 'udp' | 'tcp' | 'tls';
+  localCandidateType?: string;
+  remoteCandidateType?: string;
+  localAddress?: string;
+  remoteAddress?: string;
+  /** TURN server URL of a relayed local candidate. */
+  relayUrl?: string;
+  rttMs?: number;
+  availableOutgoingBitrate?: number;
+  /** Outgoing bits per second since the previous report. */
+  outgoingBitrate?: number;
+  bytesSent: number;
+  bytesReceived: number;
+  audio?: InboundDetails;
+  video?: InboundDetails;
+}
+
+function entries(input: StatsInput | undefined): StatsEntry[] {
+  if (input === undefined) return [];
+  const list =
+    'values' in input && typeof input.values === 'function' ? input.values() : (input as Iterable<unknown>);
+  const out: StatsEntry[] = [];
+  for (const v of list) if (typeof v === 'object' && v !== null) out.push(v as StatsEntry);
+  return out;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function selectedPair(all: StatsEntry[]): StatsEntry | undefined {
+  const byId = new Map(all.map((e) => [str(e.id), e]));
+  for (const t of all) {
+    if (t.type !== 'transport') continue;
+    const id = str(t.selectedCandidatePairId);
+    const pair = id === undefined ? undefined : byId.get(id);
+    if (pair !== undefined) return pair;
+  }
+  // Firefox marks the pair itself; others: the nominated pair that succeeded.
+  return (
+    all.find((e) => e.type === 'candidate-pair' && e.selected === true) ??
+    all.find((e) => e.type === 'candidate-pair' && e.nominated === true && e.state === 'succeeded')
+  );
+}
+
+function protocolOf(local: StatsEntry | undefined): ConnectionDetails['protocol'] {
+  if (local === undefined) return undefined;
+  const p = local.candidateType === 'relay' ? str(local.relayProtocol) : str(local.protocol);
+  return p === 'udp' || p === 'tcp' || p === 'tls' ? p : undefined;
+}
+
+function rate(bytes: number, prevBytes: number | undefined, ms: number | undefined): number | undefined {
+  if (prevBytes === undefined || ms === undefined || ms <= 0 || bytes < prevBytes) return undefined;
+  return Math.round(((bytes - prevBytes) * 8 * 1000) / ms);
+}
+
+function inbound(kind: 'audio' | 'video', all: StatsEntry[], prev: StatsEntry[]): InboundDetails | undefined {
+  const rtp = all.filter((e) => e.type === 'inbound-rtp' && e.kind === kind);
+  if (rtp.length === 0) return undefined;
+  const sum = (list: StatsEntry[], f: string) => list.reduce((a, e) => a + (num(e[f]) ?? 0), 0);
+  const bytes = sum(rtp, 'bytesReceived');
+  const prevRtp = prev.filter((e) => e.type === 'inbound-rtp' && e.kind === kind);
+  const ts = num(rtp[0]?.timestamp);
+  const prevTs = num(prevRtp[0]?.timestamp);
+  const first = rtp[0] ?? {};
+  const out: InboundDetails = {
+    bytes,
+    packets: sum(rtp, 'packetsReceived'),
+    packetsLost: sum(rtp, 'packetsLost'),
+  };
+  const bitrate = rate(
+    bytes,
+    prevRtp.length > 0 ? sum(prevRtp, 'bytesReceived') : undefined,
+    ts !== undefined && prevTs !== undefined ? ts - prevTs : undefined,
+  );
+  if (bitrate !== undefined) out.bitrate = bitrate;
+  const jitter = num(first.jitter);
+  if (jitter !== undefined) out.jitterMs = Math.round(jitter * 1000);
+  if (kind === 'audio') {
+    // Newer browsers put audioLevel on inbound-rtp; older ones on the track/media-source entry.
+    const level =
+      num(first.audioLevel) ??
+      num(all.find((e) => e.kind === 'audio' && num(e.audioLevel) !== undefined)?.audioLevel);
+    if (level !== undefined) out.audioLevel = level;
+  } else {
+    const decoded = num(first.framesDecoded);
+    if (decoded !== undefined) out.framesDecoded = sum(rtp, 'framesDecoded');
+    for (const f of ['frameWidth', 'frameHeight', 'framesPerSecond'] as const) {
+      const v = num(first[f]);
+      if (v !== undefined) out[f] = v;
+    }
+  }
+  return out;
+}
+
+/** The "Connection details" of one peer connection; `previous` (an earlier report) gives rates. */
+export function connectionDetails(stats: StatsInput, previous?: StatsInput): ConnectionDetails {
+  const all = entries(stats);
+  const prev = entries(previous);
+  const byId = new Map(all.map((e) => [str(e.id), e]));
+  const pair = selectedPair(all);
+  const local = pair === undefined ? undefined : byId.get(str(pair.localCandidateId));
+  const remote = pair === undefined ? undefined : byId.get(str(pair.remoteCandidateId));
+  const out: ConnectionDetails = {
+    route:
+      local === undefined || remote === undefined
+        ? 'unknown'
+        : local.candidateType === 'relay' || remote.candidateType === 'relay'
+          ? 'relay'
+          : 'direct',
+    bytesSent: num(pair?.bytesSent) ?? 0,
+    bytesReceived: num(pair?.bytesReceived) ?? 0,
+  };
+  const protocol = protocolOf(local);
+  if (protocol !== undefined) out.protocol = protocol;
+  const set = <K extends keyof ConnectionDetails>(k: K, v: ConnectionDetails[K] | undefined) => {
+    if (v !== undefined) out[k] = v;
+  };
+  set('localCandidateType', str(local?.candidateType));
+  set('remoteCandidateType', str(remote?.candidateType));
+  const addr = (c: StatsEntry | undefined) => {
+    const a = str(c?.address) ?? str(c?.ip);
+    const p = num(c?.port);
+    return a === undefined ? undefined : p === undefined ? a : `${a.includes(':') ? `[${a}]` : a}:${p}`;
+  };
+  set('localAddress', addr(local));
+  set('remoteAddress', addr(remote));
+  set('relayUrl', str(local?.url));
+  const rtt = num(pair?.currentRoundTripTime);
+  if (rtt !== undefined) out.rttMs = Math.round(rtt * 1000);
+  set('availableOutgoingBitrate', num(pair?.availableOutgoingBitrate));
+  const prevPair = prev.find((e) => e.id === pair?.id);
+  const ms = (num(pair?.timestamp) ?? 0) - (num(prevPair?.timestamp) ?? Number.NaN);
+  set('outgoingBitrate', rate(out.bytesSent, num(prevPair?.bytesSent), Number.isNaN(ms) ? undefined : ms));
+  set('audio', inbound('audio', all, prev));
+  set('video', inbound('video', all, prev));
+  return out;
+}
+
+/** Inbound RTP bytes of a report: the stall detector watches this grow. */
+export function inboundBytes(stats: StatsInput): number {
+  return entries(stats)
+    .filter((e) => e.type === 'inbound-rtp')
+    .reduce((a, e) => a + (num(e.bytesReceived) ?? 0), 0);
+}
