@@ -1,14 +1,23 @@
 /**
  * The server process for benchmarks: packages/server/src/main.ts's flags and "listening" line,
- * with the per-IP registration and per-device login limits lifted, since every simulated client
- * registers from 127.0.0.1. Everything else is the production configuration.
+ * with the per-IP limits (registrations, logins, key-package claims, sockets that have not said
+ * hello yet) lifted, since every simulated client comes from 127.0.0.1. Everything else is the
+ * production configuration.
  */
 import { loadConfig, startServer } from '@kolokol/server';
 
 const config = loadConfig(process.argv.slice(2), process.env);
 const server = await startServer({
   ...config,
-  rateLimits: { registrationsPerIp: 1_000_000, challengesPerDevice: 1_000_000 },
+  rateLimits: {
+    ...config.rateLimits,
+    registrationsPerIp: 1_000_000,
+    challengesPerDevice: 1_000_000,
+    challengesUnknownPerIp: 1_000_000,
+    claimsPerClaimer: 1_000_000,
+    claimsPerPair: 1_000_000,
+  },
+  tuning: { ...config.tuning, maxUnauthenticatedPerIp: 1_000_000 },
 });
 process.stdout.write(`Kolokol listening on ${server.url}\n`);
 const stop = () => {

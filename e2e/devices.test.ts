@@ -158,6 +158,22 @@ describe('devices and languages', {
     assert.ok(manifest.icons.some((i: { sizes: string }) => i.sizes === '512x512'));
     const logs: string[] = [];
     page.on('console', (m) => logs.push(m.text()));
+    // Wait for an active worker (install precaches the whole build, slow on a loaded machine),
+    // then reload: a reloaded page is controlled by the active worker whether or not
+    // clients.claim() won the race with the first load.
+    const ready = await page
+      .evaluate(() =>
+        Promise.race([
+          navigator.serviceWorker.ready.then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 120_000)),
+        ]),
+      )
+      .then(
+        (v) => v,
+        () => false,
+      );
+    assert.ok(ready, `the service worker never became active: ${logs.join(' | ')}`);
+    if (!(await page.evaluate(() => navigator.serviceWorker.controller !== null))) await page.reload();
     const active = await page
       .waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 60_000 })
       .then(() => true)

@@ -142,6 +142,7 @@ export const en = {
   'chat.dropHere': 'Drop files to send',
   'chat.notFound': 'This chat does not exist on this device.',
   'chat.unreadDivider': 'Unread messages',
+  'chat.missedCall': 'Missed call from {{name}}.',
   'chat.accountDeleted': '{{name}} deleted their account.',
 
   'msg.you': 'You',

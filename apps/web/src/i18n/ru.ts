@@ -139,6 +139,7 @@ export const ru: Catalog = {
   'chat.dropHere': 'Отпустите файлы, чтобы отправить',
   'chat.notFound': 'Этого чата нет на этом устройстве.',
   'chat.unreadDivider': 'Непрочитанные сообщения',
+  'chat.missedCall': 'Пропущенный звонок от {{name}}.',
   'chat.accountDeleted': '{{name}} удалил(а) аккаунт.',
 
   'msg.you': 'Вы',

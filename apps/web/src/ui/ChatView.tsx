@@ -334,13 +334,9 @@ function MessageLog({
               <li key={it.key} className="notice-item" role="presentation">
                 <p className="notice warn" role="note">
                   <Icon name="alert" size={16} />{' '}
-                  {systemOf(it.message)?.event === 'account-deleted'
-                    ? t('chat.accountDeleted', {
-                        name: m.nameOf(m.usernameOf(systemOf(it.message)?.userId ?? '')),
-                      })
-                    : t('chat.safetyChanged', {
-                        name: m.nameOf(m.usernameOf(systemOf(it.message)?.userId ?? '')),
-                      })}
+                  {t(noticeKey(systemOf(it.message)?.event), {
+                    name: m.nameOf(m.usernameOf(systemOf(it.message)?.userId ?? '')),
+                  })}
                 </p>
               </li>
             ) : (
@@ -587,4 +583,13 @@ function Recorder({ m, id }: { m: Messenger; id: string }) {
       />
     </div>
   );
+}
+
+/** The catalogue entry for a local notice (the SDK parses them against a closed set of events). */
+function noticeKey(
+  event: string | undefined,
+): 'chat.accountDeleted' | 'chat.missedCall' | 'chat.safetyChanged' {
+  if (event === 'account-deleted') return 'chat.accountDeleted';
+  if (event === 'missed-call') return 'chat.missedCall';
+  return 'chat.safetyChanged';
 }
