@@ -149,6 +149,10 @@ describe('devices and languages', {
   test('installable: manifest, service worker, and the shell opens offline', async () => {
     const context = await app.browser.newContext({ serviceWorkers: 'allow' });
     const page = await context.newPage();
+    const logs: string[] = [];
+    page.on('console', (m) => logs.push(m.text()));
+    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    page.on('requestfailed', (r) => logs.push(`failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
     await page.goto(app.url);
     const manifest = await page.evaluate(async () => {
       const href = document.querySelector('link[rel="manifest"]')?.getAttribute('href') ?? '';
@@ -156,8 +160,13 @@ describe('devices and languages', {
     });
     assert.equal(manifest.name, 'Kolokol');
     assert.ok(manifest.icons.some((i: { sizes: string }) => i.sizes === '512x512'));
-    const logs: string[] = [];
-    page.on('console', (m) => logs.push(m.text()));
+    const workerState = () =>
+      page.evaluate(async () => {
+        const r = await navigator.serviceWorker.getRegistration();
+        return r === undefined
+          ? 'no registration'
+          : `installing=${r.installing?.state} waiting=${r.waiting?.state} active=${r.active?.state}`;
+      });
     // Wait for an active worker (install precaches the whole build, slow on a loaded machine),
     // then reload: a reloaded page is controlled by the active worker whether or not
     // clients.claim() won the race with the first load.
@@ -172,13 +181,13 @@ describe('devices and languages', {
         (v) => v,
         () => false,
       );
-    assert.ok(ready, `the service worker never became active: ${logs.join(' | ')}`);
+    assert.ok(ready, `the service worker never became active (${await workerState()}): ${logs.join(' | ')}`);
     if (!(await page.evaluate(() => navigator.serviceWorker.controller !== null))) await page.reload();
     const active = await page
       .waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 60_000 })
       .then(() => true)
       .catch(() => false);
-    assert.ok(active, `the service worker never took control: ${logs.join(' | ')}`);
+    assert.ok(active, `the service worker never took control (${await workerState()}): ${logs.join(' | ')}`);
     await context.setOffline(true);
     await page.reload();
     await visible(page.getByRole('button', { name: 'Create account' }), 30_000);

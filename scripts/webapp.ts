@@ -21,6 +21,7 @@ const SOURCES = [
   'packages/sdk/src/**/*.ts',
   'packages/crypto/src/**/*.ts',
   'packages/protocol/src/**/*.ts',
+  'packages/calls/src/**/*.ts',
 ];
 
 function newestSource(): number {
@@ -74,6 +75,9 @@ export function ensureWebApp(log: (line: string) => void = (l) => process.stderr
     const r = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], {
       cwd: webDir,
       stdio: ['ignore', 'inherit', 'inherit'],
+      // `npm test` runs with NODE_ENV=test, and Vite honours an inherited NODE_ENV: it would build
+      // React's development bundle with import.meta.env.PROD false, so no service worker at all.
+      env: { ...process.env, NODE_ENV: 'production' },
     });
     if (r.status !== 0) throw new Error(`web app build failed (exit ${r.status ?? r.signal})`);
     return true;
