@@ -3,7 +3,15 @@
  * flight, typing, connection, toasts. React reads it through useMessenger() (a version counter
  * with useSyncExternalStore); nothing here renders.
  */
-import { ClientEvent, type ConnectionState, type KolokolClient, SdkError } from '@kolokol/sdk';
+import {
+  type Call,
+  type CallRecord,
+  ClientEvent,
+  type ConnectionState,
+  type KolokolClient,
+  SdkError,
+} from '@kolokol/sdk';
+import { CallController } from './calls.ts';
 import { catalogs, type Key, type Language, type Vars } from './i18n/catalog.ts';
 import {
   countUnread,
@@ -133,6 +141,7 @@ export class Messenger {
   activeChat: string | undefined;
   revoked = false;
   lang: Language = 'en';
+  readonly calls: CallController;
   readonly #listeners = new Set<() => void>();
   readonly #off: (() => void)[] = [];
   #typingTimer: ReturnType<typeof setInterval> | undefined;
@@ -142,6 +151,11 @@ export class Messenger {
     this.client = client;
     this.prefs = prefs;
     this.local = this.#readLocal();
+    this.calls = new CallController({
+      client,
+      changed: () => this.changed(),
+      onCallEnded: (call, record) => this.#onCallEnded(call, record),
+    });
     this.profile = {
       userId: client.userId,
       username: client.username,
@@ -223,6 +237,7 @@ export class Messenger {
         }
       }),
     );
+    this.calls.start();
     this.#typingTimer = setInterval(() => this.#expireTyping(), 1000);
     const onNet = () => {
       this.browserOnline = navigator.onLine;
@@ -322,6 +337,7 @@ export class Messenger {
 
   async stop(): Promise<void> {
     for (const off of this.#off) off();
+    this.calls.stop();
     if (this.#typingTimer !== undefined) clearInterval(this.#typingTimer);
     for (const d of this.downloads.values()) if (d.url !== undefined) URL.revokeObjectURL(d.url);
     await this.client.close();
@@ -585,6 +601,37 @@ export class Messenger {
     if (this.local.verified[username] === true) this.local.verified[username] = false;
     this.saveLocal();
     if (added) this.toast(this.t('notify.safetyChanged', { name }), 'error');
+  }
+
+  // ---- calls -------------------------------------------------------------------------------------
+
+  /** How a call ended, said once: the history keeps the record, the chat the missed-call notice. */
+  #onCallEnded(call: Call, record: CallRecord): void {
+    const name = this.nameOf(record.peer.username);
+    if (record.missed) {
+      this.toast(this.t('call.missedFrom', { name }), 'info', record.conversationId);
+      return;
+    }
+    if (call.direction !== 'outgoing') return;
+    const key =
+      record.reason === 'declined'
+        ? 'call.endedDeclined'
+        : record.reason === 'busy'
+          ? 'call.endedBusy'
+          : record.reason === 'timeout'
+            ? 'call.endedNoAnswer'
+            : record.reason === 'failed'
+              ? 'call.endedFailed'
+              : undefined;
+    if (key !== undefined) this.toast(this.t(key, { name }), record.reason === 'failed' ? 'error' : 'info');
+  }
+
+  async startCall(conversationId: string, video: boolean): Promise<void> {
+    try {
+      await this.calls.startCall(conversationId, video);
+    } catch (e) {
+      this.toast(`${this.t('call.startFailed')} ${this.errorText(e)}`, 'error');
+    }
   }
 
   // ---- toasts ------------------------------------------------------------------------------------

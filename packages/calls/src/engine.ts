@@ -64,10 +64,19 @@ export class BrowserMediaEngine implements MediaEngine {
     };
     pc.onconnectionstatechange = () => this.#connectionState();
     pc.ontrack = (ev) => {
-      this.#protect(ev.receiver, 'receive', ev.track.kind);
+      if (ev.receiver.transform === null) this.#protect(ev.receiver, 'receive', ev.track.kind);
       o.onRemoteTrack?.({ callId: this.#callId, track: ev.track, streams: ev.streams });
     };
-    for (const track of stream.getTracks()) this.#protect(pc.addTrack(track, stream), 'send', track.kind);
+    // The receiver of a transceiver that addTrack created gets its transform here, with the
+    // sender's: Chromium (156) never feeds frames to a receive transform set later, in ontrack,
+    // on such a transceiver (the callee's offer m-lines and the caller's answer reuse them), so
+    // the peer's media reached the decoder still sealed.
+    for (const track of stream.getTracks()) {
+      const sender = pc.addTrack(track, stream);
+      this.#protect(sender, 'send', track.kind);
+      const receiver = pc.getTransceivers().find((t) => t.sender === sender)?.receiver;
+      if (receiver !== undefined) this.#protect(receiver, 'receive', track.kind);
+    }
   }
 
   static async create(o: BrowserMediaOptions, opts: MediaEngineOptions): Promise<BrowserMediaEngine> {

@@ -35,6 +35,7 @@ import {
   type OutgoingMessage,
   retryableCodes,
   type ServerEvent,
+  type TurnResponse,
   toB64,
   USERNAME_RE,
   type UserEntry,
@@ -52,10 +53,12 @@ import {
   type Envelope,
   Envelope as EnvelopeSchema,
   encodeEnvelope,
+  MAX_TITLE,
   type SystemEvent,
 } from './envelope.ts';
 import { SdkError } from './errors.ts';
 import { TypedEmitter } from './events.ts';
+import { forbiddenMembershipChange, isAdmin, type MembershipChange, withAdmin } from './groups.ts';
 import { HttpApi } from './http.ts';
 import { decodeLinkBundle, encodeLinkBundle, formatLinkCode, LINK_AAD, parseLinkCode } from './link.ts';
 import {
@@ -227,8 +230,15 @@ interface Effect {
   emit(): void;
 }
 
-const Hint = z.object({ kind: z.enum(['direct', 'group']), title: z.string() });
+const Hint = z.object({
+  kind: z.enum(['direct', 'group']),
+  title: z.string(),
+  admins: z.array(z.string()).default([]),
+});
 const hintKey = (groupId: string) => `conversation-hint:${groupId}`;
+/** Users who sent `leave` to a group: removing them is no admin act (any member commits it). */
+const leavingKey = (groupId: string) => `leaving:${groupId}`;
+const Leaving = z.array(z.string()).max(1000);
 const seenKey = (deviceId: string, msgId: string) => `${deviceId}:${msgId}`;
 
 interface Internals {
@@ -461,7 +471,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         verified: true,
       });
       for (const p of bundle.pins) if (p.userId !== bundle.userId) w.putPin({ ...p, pinnedAt: now });
-      for (const c of bundle.conversations) w.setKv(hintKey(c.id), { kind: c.kind, title: c.title });
+      for (const c of bundle.conversations)
+        w.setKv(hintKey(c.id), { kind: c.kind, title: c.title, admins: c.admins ?? [] });
     });
     const client = new KolokolClient({ store: o.store, transport, account, options: o });
     await client.#topUpKeyPackages();
@@ -592,6 +603,9 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     const conv = await this.#liveConversation(conversationId);
     const users = [];
     for (const name of usernames) users.push(await this.#lookupUser(name));
+    // Admin is about people: anyone may add the new devices of users already in the group.
+    if (users.some((u) => !conv.members.some((m) => m.userId === u.userId)))
+      this.#requireAdmin(conv, 'add members');
     const changed = await this.#commitAdd(
       conversationId,
       users.map((u) => u.userId),
@@ -601,13 +615,59 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   }
 
   async removeMember(conversationId: string, username: string): Promise<void> {
-    await this.#liveConversation(conversationId);
+    const conv = await this.#liveConversation(conversationId);
     const user = await this.#lookupUser(username);
     if (user.userId === this.userId) {
       await this.leave(conversationId);
       return;
     }
+    this.#requireAdmin(conv, 'remove members');
     await this.#commitRemoveUser(conversationId, user.userId);
+  }
+
+  /**
+   * Renames a group (admins only: FORBIDDEN otherwise). The title travels in the encrypted `meta`
+   * envelope; every member device applies it only if we are an admin there too. Resolves once the
+   * server has it; our conversation changes then.
+   */
+  async renameGroup(conversationId: string, title: string): Promise<void> {
+    const conv = await this.#liveConversation(conversationId);
+    if (conv.kind !== 'group') throw new SdkError('INVALID_ARGUMENT', 'only groups can be renamed');
+    const t = title.trim();
+    if (t.length === 0 || t.length > MAX_TITLE)
+      throw new SdkError('INVALID_ARGUMENT', `title: 1-${MAX_TITLE} characters`);
+    this.#requireAdmin(conv, 'rename the group');
+    if (t === conv.title) return;
+    await this.#enqueueEnvelope(conv.id, {
+      v: 1,
+      type: 'meta',
+      kind: conv.kind,
+      title: t,
+      admins: conv.admins,
+    });
+  }
+
+  /**
+   * Makes a member an admin or takes it back (admins only: FORBIDDEN otherwise). The last admin
+   * cannot step down (INVALID_ARGUMENT); an admin who leaves simply stops counting.
+   */
+  async setAdmin(conversationId: string, userId: string, admin: boolean): Promise<void> {
+    const conv = await this.#liveConversation(conversationId);
+    if (conv.kind !== 'group') throw new SdkError('INVALID_ARGUMENT', 'direct chats have no admins');
+    this.#requireAdmin(conv, 'change admins');
+    if (admin && !conv.members.some((m) => m.userId === userId))
+      throw new SdkError('INVALID_ARGUMENT', `${userId} is not a member`);
+    const admins = withAdmin(conv, this.userId, userId, admin);
+    if (admins === undefined) return;
+    if (admins.length === 0) throw new SdkError('INVALID_ARGUMENT', 'a group needs at least one admin');
+    await this.#enqueueEnvelope(conv.id, { v: 1, type: 'meta', kind: conv.kind, title: conv.title, admins });
+  }
+
+  #requireAdmin(conv: ConversationRecord, what: string): void {
+    // A forked group takes no changes from anybody: that is the answer that matters.
+    if (conv.forked !== undefined)
+      throw new SdkError('FORKED', `conversation ${conv.id} forked: no more changes on its group`);
+    if (!isAdmin(conv, this.userId)) throw new SdkError('FORBIDDEN', `only an admin may ${what}`);
   }
 
   /**
@@ -933,6 +993,11 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     await this.#store.clear();
   }
 
+  /** TURN/STUN servers and short-lived credentials for calls (GET /v1/turn, `{ iceServers, ttl }`). */
+  async turnServers(): Promise<TurnResponse> {
+    return this.#api.turn();
+  }
+
   /** The server's VAPID public key (base64url) for PushManager.subscribe; undefined if push is off. */
   async pushPublicKey(): Promise<string | undefined> {
     try {
@@ -1248,7 +1313,9 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         identityKey: p.identityKey,
         verified: p.verified,
       })),
-      conversations: convs.filter((c) => !c.left).map((c) => ({ id: c.id, kind: c.kind, title: c.title })),
+      conversations: convs
+        .filter((c) => !c.left)
+        .map((c) => ({ id: c.id, kind: c.kind, title: c.title, admins: c.admins })),
     });
     const res = await this.#api.createLink(toB64(seal(secret, bundle, LINK_AAD)));
     return formatLinkCode(res.linkId, secret);
@@ -1542,6 +1609,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       kind,
       title,
       members: [{ userId: this.userId, username: this.username }],
+      admins: kind === 'group' ? [this.userId] : [],
       createdAt: now,
       updatedAt: now,
       left: false,
@@ -1760,7 +1828,13 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   async #sendMeta(groupId: string): Promise<void> {
     const conv = await this.#store.getConversation(groupId);
     if (conv === undefined || conv.left) return;
-    await this.#enqueueEnvelope(groupId, { v: 1, type: 'meta', kind: conv.kind, title: conv.title });
+    await this.#enqueueEnvelope(groupId, {
+      v: 1,
+      type: 'meta',
+      kind: conv.kind,
+      title: conv.title,
+      ...(conv.kind === 'group' ? { admins: conv.admins } : {}),
+    });
   }
 
   async #markLeft(groupId: string): Promise<void> {
@@ -1953,8 +2027,15 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         message === undefined
           ? undefined
           : withLastMessage(await this.#store.getConversationState(entry.conversationId), message);
+      // Our own rename or admin change: here once the server has it (the others apply it on
+      // receipt), under the same rule as theirs, so that every device's view stays the same.
+      const metaConv =
+        envelope.type === 'meta' && conv !== undefined && !conv.left && isAdmin(conv, this.userId)
+          ? applyMeta(conv, envelope)
+          : undefined;
       await this.#store.atomic((w) => {
         w.deleteOutbox(entry).markSeen(seenKey(this.deviceId, entry.msgId));
+        if (metaConv !== undefined) w.putConversation(metaConv);
         if (message !== undefined) {
           w.putMessage(message);
           if (state !== undefined) w.putConversationState(entry.conversationId, state);
@@ -1964,6 +2045,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         effect?.write(w);
       });
       if (message !== undefined) this.emit(ClientEvent.Message, message);
+      if (metaConv !== undefined) this.#emitConversation(metaConv);
       effect?.emit();
       return message;
     });
@@ -2077,8 +2159,14 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         this.#spawn(async () => {
           await this.#insertSystem('account-deleted', userId);
           for (const c of await this.#store.listConversations()) {
-            if (!c.left && c.members.some((m) => m.userId === userId))
+            if (!c.left && c.members.some((m) => m.userId === userId)) {
+              // Like a leave: any member removes a deleted account, admin or not.
+              const before = Leaving.safeParse(await this.#store.getKv(leavingKey(c.id)));
+              const list = before.success ? before.data : [];
+              if (!list.includes(userId))
+                await this.#store.atomic((w) => w.setKv(leavingKey(c.id), [...list, userId].slice(-1000)));
               await this.#commitRemoveUser(c.id, userId);
+            }
           }
         });
         return;
@@ -2280,7 +2368,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         this.#ack(item.id);
         return 'done' as const;
       }
-      await this.#onCommit(item, seen, p.group, p.removedSelf);
+      await this.#onCommit(item, seen, p.group, p.removedSelf, p);
       return 'commit' as const;
     });
     if (outcome === 'drop') {
@@ -2338,6 +2426,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     let message: StoredMessage | undefined;
     let nextConv: ConversationRecord | undefined;
     let leaver: string | undefined;
+    let leaving: string[] | undefined;
+    let refused: SdkError | undefined;
     let effect: Effect | undefined;
     let state: ConversationStateRecord | undefined;
     const own = sender.userId === this.userId;
@@ -2375,9 +2465,27 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
           if (conv !== undefined)
             nextConv = { ...conv, lastSeq: Math.max(conv.lastSeq, item.seq), updatedAt: Date.now() };
         } else if (env.type === 'meta' && conv !== undefined) {
-          nextConv = await this.#conversationFor(group, { ...conv, kind: env.kind, title: env.title });
+          const applied = applyMeta(conv, env);
+          if (isAdmin(conv, sender.userId)) {
+            nextConv = await this.#conversationFor(group, applied);
+          } else if (
+            applied.kind !== conv.kind ||
+            applied.title !== conv.title ||
+            applied.admins.join() !== conv.admins.join()
+          ) {
+            // A non-admin's meta that changes something is refused (an unchanged one, e.g. after a
+            // member added its own new device, is just the state everyone already has).
+            refused = new SdkError(
+              'FORBIDDEN',
+              `conversation ${item.groupId}: ${sender.userId} is not an admin; its rename or admin change is ignored`,
+              { details: { conversationId: item.groupId, by: { ...sender }, change: 'meta' } },
+            );
+          }
         } else if (env.type === 'leave') {
           leaver = sender.userId;
+          const before = Leaving.safeParse(await this.#store.getKv(leavingKey(item.groupId)));
+          const list = before.success ? before.data : [];
+          if (!list.includes(sender.userId)) leaving = [...list, sender.userId].slice(-1000);
         } else if (!blocked) {
           effect = await this.#prepareEffect(
             item.groupId,
@@ -2393,11 +2501,13 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         if (message !== undefined) w.putMessage(message);
         if (state !== undefined) w.putConversationState(item.groupId, state);
         if (nextConv !== undefined) w.putConversation(nextConv);
+        if (leaving !== undefined) w.setKv(leavingKey(item.groupId), leaving);
         effect?.write(w);
       });
     } finally {
       release();
     }
+    if (refused !== undefined) this.emit(ClientEvent.Error, refused);
     for (const e of effects) e();
     this.#ack(item.id);
     if (!decoded.ok) {
@@ -2543,8 +2653,36 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     };
   }
 
-  async #onCommit(item: MailboxItem, seen: string, group: Group, removedSelf: boolean): Promise<void> {
+  async #onCommit(
+    item: MailboxItem,
+    seen: string,
+    group: Group,
+    removedSelf: boolean,
+    change: MembershipChange & { sender: { userId: string } | undefined },
+  ): Promise<void> {
     const conv = await this.#store.getConversation(item.groupId);
+    if (conv !== undefined && conv.kind === 'group') {
+      // MLS lets any member commit and the server cannot tell an admin: a membership change by a
+      // non-admin cannot be undone here, only reported.
+      const committer = change.sender?.userId ?? item.sender.userId;
+      const leaving = Leaving.safeParse(await this.#store.getKv(leavingKey(item.groupId)));
+      const users = forbiddenMembershipChange(
+        conv,
+        committer,
+        change,
+        leaving.success ? leaving.data : [],
+        group.members().map((m) => m.userId),
+      );
+      if (users.length > 0)
+        this.emit(
+          ClientEvent.Error,
+          new SdkError(
+            'FORBIDDEN',
+            `conversation ${item.groupId}: ${committer} is not an admin but changed the membership of ${users.join(', ')}`,
+            { details: { conversationId: item.groupId, by: committer, users, change: 'members' } },
+          ),
+        );
+    }
     let next: ConversationRecord | undefined;
     if (conv !== undefined) {
       next = removedSelf
@@ -2591,6 +2729,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
           kind: 'direct',
           title: '',
           members: [],
+          admins: [],
           createdAt: now,
           updatedAt: now,
           left: true,
@@ -2643,6 +2782,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
             kind: hint.success ? hint.data.kind : 'group',
             title: hint.success ? hint.data.title : '',
             members: [],
+            admins: hint.success ? hint.data.admins : [],
             createdAt: now,
             updatedAt: now,
             left: false,
@@ -2664,6 +2804,11 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     });
     await this.#drainPending(item.groupId);
   }
+}
+
+/** The conversation as a meta envelope describes it; a meta without `admins` keeps the list. */
+function applyMeta(conv: ConversationRecord, env: Extract<Envelope, { type: 'meta' }>): ConversationRecord {
+  return { ...conv, kind: env.kind, title: env.title, admins: env.admins ?? conv.admins };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

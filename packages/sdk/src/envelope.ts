@@ -29,12 +29,19 @@ export const TextEnvelope = z.object({
   replyTo: MessageId.optional(),
 });
 export const AttachmentEnvelope = AttachmentRef.extend({ v: z.literal(1), type: z.literal('attachment') });
-/** Conversation metadata: sent by whoever creates a group or adds members, so joiners learn it. */
+export const MAX_TITLE = 200;
+/**
+ * Conversation metadata: sent by whoever creates a group, adds members or renames it, or changes
+ * its admins, so joiners learn it. `admins` (userIds) came later within v1: clients that predate it
+ * strip it, and a meta without it leaves the receiver's admin list as it was. Receivers apply a
+ * meta only from an admin (see groups.ts).
+ */
 export const MetaEnvelope = z.object({
   v: z.literal(1),
   type: z.literal('meta'),
   kind: z.enum(['direct', 'group']),
-  title: z.string().max(200),
+  title: z.string().max(MAX_TITLE),
+  admins: z.array(z.string().min(1).max(64)).max(1000).optional(),
 });
 /** "I (all my devices) leave": MLS forbids removing yourself, so another member commits the removal. */
 export const LeaveEnvelope = z.object({ v: z.literal(1), type: z.literal('leave') });

@@ -20,6 +20,7 @@ import {
   type RegisterRequest,
   ServerInfo,
   SessionsResponse,
+  TurnResponse,
   type UploadKeyPackagesRequest,
   UploadProgress,
   UploadResponse,
@@ -286,6 +287,9 @@ export class HttpApi {
   }
   async deleteAccount(): Promise<void> {
     await this.#call('DELETE', '/accounts/me', { auth: true });
+  }
+  turn() {
+    return this.#json(TurnResponse, 'GET', '/turn', { auth: true });
   }
   vapid() {
     return this.#json(VapidResponse, 'GET', '/push/vapid', { auth: false });

@@ -26,6 +26,7 @@ export {
 } from './envelope.ts';
 export { SdkError, type SdkErrorCode } from './errors.ts';
 export { type Listener, TypedEmitter } from './events.ts';
+export { effectiveAdmins, isAdmin } from './groups.ts';
 export { IndexedDbStore } from './store/indexeddb.ts';
 export { MemoryStore } from './store/memory.ts';
 export type {

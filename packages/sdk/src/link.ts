@@ -14,7 +14,14 @@ export const LinkBundle = z.object({
     .array(z.object({ userId: z.string(), username: z.string(), identityKey: Bytes, verified: z.boolean() }))
     .max(10_000),
   conversations: z
-    .array(z.object({ id: z.string(), kind: z.enum(['direct', 'group']), title: z.string() }))
+    .array(
+      z.object({
+        id: z.string(),
+        kind: z.enum(['direct', 'group']),
+        title: z.string(),
+        admins: z.array(z.string()).max(1000).optional(),
+      }),
+    )
     .max(10_000),
 });
 export type LinkBundle = z.output<typeof LinkBundle>;

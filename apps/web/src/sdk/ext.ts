@@ -3,8 +3,7 @@
  * replies, reactions, edits, deletes, receipts, typing, drafts, settings, verification, push,
  * account deletion. These landed in @kolokol/sdk while the app was being built, so every call goes
  * through this one file and is feature-checked (`has`): a screen offers an action only when the
- * client it runs on has it, and local fallbacks (messenger.ts) cover the rest. Group renames and
- * admin roles are declared here but not in the SDK yet, so their controls stay hidden.
+ * client it runs on has it, and local fallbacks (messenger.ts) cover the rest.
  */
 import type { AttachmentRef, Conversation, KolokolClient, StoredMessage } from '@kolokol/sdk';
 
@@ -25,7 +24,6 @@ export type Chat = Conversation & {
   lastMessage?: { text: string; at: number; from: string } | undefined;
   draft?: string | undefined;
   verified?: boolean | undefined;
-  admins?: string[] | undefined;
 };
 
 export interface Profile {
@@ -78,9 +76,9 @@ interface Extended {
   pushPublicKey(): Promise<string | undefined>;
   registerPush(subscription: { endpoint: string; keys: { p256dh: string; auth: string } }): Promise<unknown>;
   unregisterPush(): Promise<unknown>;
-  /** Not in the agreed list yet: group renames and admin roles (asked for in the report). */
+  /** Admins only (the SDK refuses otherwise with FORBIDDEN); `userId`, not username. */
   renameGroup(conversationId: string, title: string): Promise<unknown>;
-  setAdmin(conversationId: string, username: string, admin: boolean): Promise<unknown>;
+  setAdmin(conversationId: string, userId: string, admin: boolean): Promise<unknown>;
 }
 
 export type Feature = keyof Extended;

@@ -1,3 +1,4 @@
+import { effectiveAdmins } from '@kolokol/sdk';
 import { useState } from 'react';
 import { useT } from '../i18n/react.ts';
 import { usernameFromInput } from '../lib/route.ts';
@@ -17,7 +18,10 @@ export function ChatInfo({ id }: { id: string }) {
   const x = ext(m.client);
   const peer = chat.kind === 'direct' ? chat.peer : undefined;
   const name = m.chatTitle(chat);
-  const admins = chat.admins ?? [];
+  // The same rule every member device applies (SDK groups.ts): admins still in the group, or
+  // everyone when none is. Controls an admin alone may use are hidden from the others.
+  const admins = chat.kind === 'group' ? effectiveAdmins(chat) : [];
+  const amAdmin = admins.includes(m.client.userId);
   const run = async (fn: () => Promise<unknown>) => {
     setBusy(true);
     try {
@@ -65,7 +69,7 @@ export function ChatInfo({ id }: { id: string }) {
 
       {chat.kind === 'group' && !chat.left && (
         <>
-          {x.renameGroup !== undefined && (
+          {x.renameGroup !== undefined && amAdmin && (
             <form
               className="card-section"
               onSubmit={(e) => {
@@ -93,7 +97,9 @@ export function ChatInfo({ id }: { id: string }) {
           )}
           <section className="card-section" aria-labelledby="members-title">
             <h3 id="members-title">{t('info.members')}</h3>
-            {x.setAdmin !== undefined && <p className="hint">{t('info.adminsNote')}</p>}
+            {x.setAdmin !== undefined && (
+              <p className="hint">{t(amAdmin ? 'info.adminsNote' : 'info.notAdminNote')}</p>
+            )}
             <ul className="plain members">
               {chat.members.map((u) => {
                 const me = u.userId === m.client.userId;
@@ -116,60 +122,68 @@ export function ChatInfo({ id }: { id: string }) {
                         >
                           <Icon name={m.isVerified(u.username) ? 'shield' : 'lock'} />
                         </a>
-                        {x.setAdmin !== undefined && !admins.includes(u.userId) && (
+                        {x.setAdmin !== undefined && amAdmin && (
                           <button
                             type="button"
                             className="button small"
                             disabled={busy}
-                            onClick={() => void run(async () => x.setAdmin?.(id, u.username, true))}
+                            onClick={() =>
+                              void run(async () => x.setAdmin?.(id, u.userId, !admins.includes(u.userId)))
+                            }
                           >
-                            {t('info.makeAdmin', { name: uname })}
+                            {admins.includes(u.userId)
+                              ? t('info.removeAdmin', { name: uname })
+                              : t('info.makeAdmin', { name: uname })}
                           </button>
                         )}
-                        <IconButton
-                          icon="trash"
-                          label={t('info.remove', { name: uname })}
-                          disabled={busy}
-                          onClick={() => void run(() => m.client.removeMember(id, u.username))}
-                        />
+                        {amAdmin && (
+                          <IconButton
+                            icon="trash"
+                            label={t('info.remove', { name: uname })}
+                            disabled={busy}
+                            onClick={() => void run(() => m.client.removeMember(id, u.username))}
+                          />
+                        )}
                       </>
                     )}
                   </li>
                 );
               })}
             </ul>
-            <form
-              onSubmit={(e) => {
-                e.preventDefault();
-                const names = adding
-                  .split(/[\s,;]+/)
-                  .map((s) => usernameFromInput(s))
-                  .filter((s): s is string => s !== undefined);
-                if (names.length === 0) return;
-                void run(async () => {
-                  await m.client.addMembers(id, names);
-                  setAdding('');
-                });
-              }}
-            >
-              <Field label={t('info.add')} hint={t('newGroup.membersHint')}>
-                {({ id: fid, describedBy }) => (
-                  <div className="row">
-                    <input
-                      id={fid}
-                      className="grow"
-                      aria-describedby={describedBy}
-                      autoCapitalize="none"
-                      value={adding}
-                      onChange={(e) => setAdding(e.target.value)}
-                    />
-                    <button type="submit" className="button" disabled={busy || adding.trim() === ''}>
-                      {t('info.addButton')}
-                    </button>
-                  </div>
-                )}
-              </Field>
-            </form>
+            {amAdmin && (
+              <form
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  const names = adding
+                    .split(/[\s,;]+/)
+                    .map((s) => usernameFromInput(s))
+                    .filter((s): s is string => s !== undefined);
+                  if (names.length === 0) return;
+                  void run(async () => {
+                    await m.client.addMembers(id, names);
+                    setAdding('');
+                  });
+                }}
+              >
+                <Field label={t('info.add')} hint={t('newGroup.membersHint')}>
+                  {({ id: fid, describedBy }) => (
+                    <div className="row">
+                      <input
+                        id={fid}
+                        className="grow"
+                        aria-describedby={describedBy}
+                        autoCapitalize="none"
+                        value={adding}
+                        onChange={(e) => setAdding(e.target.value)}
+                      />
+                      <button type="submit" className="button" disabled={busy || adding.trim() === ''}>
+                        {t('info.addButton')}
+                      </button>
+                    </div>
+                  )}
+                </Field>
+              </form>
+            )}
           </section>
           <button type="button" className="button danger" onClick={() => setConfirm('leave')}>
             {t('info.leave')}

@@ -5,6 +5,7 @@ import { groupMessages } from '../lib/grouping.ts';
 import { searchMessages } from '../lib/search.ts';
 import type { Messenger } from '../messenger.ts';
 import { ext, type Message, systemOf, textOf } from '../sdk/ext.ts';
+import { CallButtons } from './Call.tsx';
 import { Avatar, Confirm, Icon, IconButton } from './common.tsx';
 import { go, useMediaQuery, useMessenger } from './hooks.ts';
 import { type MessageActions, MessageItem, PendingItem } from './Message.tsx';
@@ -140,6 +141,7 @@ export function ChatView({ id }: { id: string }) {
           <Icon name={verified ? 'shield' : 'lock'} size={16} />
           <span>{verified ? t('chat.verified') : t('chat.encrypted')}</span>
         </a>
+        {chat.kind === 'direct' && !chat.left && <CallButtons conversationId={id} />}
         <IconButton
           icon="search"
           label={t('chat.findOpen')}

@@ -1,5 +1,5 @@
 import { type IndexedDbStore, KolokolClient, SdkError } from '@kolokol/sdk';
-import { useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { useT } from '../i18n/react.ts';
 import { linkCodeFromInput, normalizeUsername, parseRoute } from '../lib/route.ts';
 import type { ServerInfo } from '../messenger.ts';
@@ -20,7 +20,7 @@ export function Onboarding({
   onReady: (c: KolokolClient) => Promise<void>;
 }) {
   const { t } = useT();
-  const [tab, setTab] = useState<'create' | 'link'>('create');
+  const [tab, setTab] = useState<TabName>('create');
   const invite = parseRoute(location.hash);
   return (
     <main className="onboarding">
@@ -34,40 +34,12 @@ export function Onboarding({
           <p className="notice">{t('onboard.inviteFor', { username: invite.username })}</p>
         )}
         <div role="tablist" aria-label={t('onboard.tabs')} className="tabs">
-          <button
-            type="button"
-            role="tab"
-            id="tab-create"
-            aria-selected={tab === 'create'}
-            aria-controls="panel-create"
-            tabIndex={tab === 'create' ? 0 : -1}
-            onClick={() => setTab('create')}
-            onKeyDown={(e) => {
-              if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
-                setTab('link');
-                document.getElementById('tab-link')?.focus();
-              }
-            }}
-          >
+          <Tab name="create" other="link" tab={tab} setTab={setTab}>
             {t('onboard.create')}
-          </button>
-          <button
-            type="button"
-            role="tab"
-            id="tab-link"
-            aria-selected={tab === 'link'}
-            aria-controls="panel-link"
-            tabIndex={tab === 'link' ? 0 : -1}
-            onClick={() => setTab('link')}
-            onKeyDown={(e) => {
-              if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
-                setTab('create');
-                document.getElementById('tab-create')?.focus();
-              }
-            }}
-          >
+          </Tab>
+          <Tab name="link" other="create" tab={tab} setTab={setTab}>
             {t('onboard.link')}
-          </button>
+          </Tab>
         </div>
         {tab === 'create' ? (
           <div role="tabpanel" id="panel-create" aria-labelledby="tab-create">
@@ -313,5 +285,37 @@ function LinkForm({
         />
       )}
     </form>
+  );
+}
+
+type TabName = 'create' | 'link';
+
+/** One of the two tabs; the arrow keys move to the other one, as the ARIA tabs pattern asks. */
+function Tab(props: {
+  name: TabName;
+  other: TabName;
+  tab: TabName;
+  setTab: (t: TabName) => void;
+  children: ReactNode;
+}) {
+  const { name, other, tab, setTab } = props;
+  return (
+    <button
+      type="button"
+      role="tab"
+      id={`tab-${name}`}
+      aria-selected={tab === name}
+      aria-controls={`panel-${name}`}
+      tabIndex={tab === name ? 0 : -1}
+      onClick={() => setTab(name)}
+      onKeyDown={(e) => {
+        if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+          setTab(other);
+          document.getElementById(`tab-${other}`)?.focus();
+        }
+      }}
+    >
+      {props.children}
+    </button>
   );
 }

@@ -6,6 +6,7 @@ import { usernameFromInput } from '../lib/route.ts';
 import { matchesChat } from '../lib/search.ts';
 import type { Messenger } from '../messenger.ts';
 import { attachmentOf, type Chat, type Message, textOf } from '../sdk/ext.ts';
+import { CallHistoryButton, CallLayer } from './Call.tsx';
 import { ChatInfo } from './ChatInfo.tsx';
 import { ChatView } from './ChatView.tsx';
 import { Contacts } from './Contacts.tsx';
@@ -43,6 +44,7 @@ export function Shell({ store }: { store: IndexedDbStore }) {
           {route.name === 'home' && <Placeholder />}
         </main>
       )}
+      <CallLayer />
       <Toasts />
     </div>
   );
@@ -121,6 +123,7 @@ function Sidebar() {
           />
         </button>
         <h1 className="grow">{t('nav.chats')}</h1>
+        <CallHistoryButton />
         <IconButton icon="contacts" label={t('nav.contacts')} onClick={() => go({ name: 'contacts' })} />
         <IconButton icon="devices" label={t('nav.devices')} onClick={() => go({ name: 'devices' })} />
         <IconButton icon="settings" label={t('nav.settings')} onClick={() => go({ name: 'settings' })} />

@@ -57,7 +57,12 @@ type IconName =
   | 'down'
   | 'trash'
   | 'qr'
-  | 'refresh';
+  | 'refresh'
+  | 'phone'
+  | 'video'
+  | 'screen'
+  | 'hangup'
+  | 'history';
 
 const PATHS: Record<IconName, string> = {
   settings:
@@ -86,6 +91,11 @@ const PATHS: Record<IconName, string> = {
   up: 'M6 15l6-6 6 6',
   down: 'M6 9l6 6 6-6',
   trash: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3',
+  phone: 'M5 4h4l2 5-2.5 1.5a11 11 0 0 0 5 5L15 13l5 2v4a2 2 0 0 1-2 2A16 16 0 0 1 3 6a2 2 0 0 1 2-2',
+  video: 'M3 7h12v10H3zM15 11l6-4v10l-6-4',
+  screen: 'M3 4h18v12H3zM8 20h8M12 16v4M9 10l3-3 3 3M12 7v6',
+  hangup: 'M3 14c5-5 13-5 18 0l-2 3-4-1v-3a9 9 0 0 0-6 0v3l-4 1z',
+  history: 'M12 21a9 9 0 1 0-9-9M3 5v7h7M12 7v5l3 2',
   refresh: 'M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7',
   qr: 'M4 4h6v6H4zM14 4h6v6h-6zM4 14h6v6H4zM14 14h2v2h-2zM18 18h2v2h-2zM14 18h2v2h-2zM18 14h2v2h-2z',
 };

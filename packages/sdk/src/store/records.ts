@@ -68,6 +68,11 @@ export const ConversationRecord = z.object({
   /** This device is no longer in the group (left, removed or revoked). */
   left: z.boolean(),
   lastSeq: z.number().int(),
+  /**
+   * Group admins (userIds), from the encrypted `meta` envelope; the creator is the first. Empty
+   * for direct chats and for groups whose admins this device does not know yet (see groups.ts).
+   */
+  admins: z.array(z.string()).default([]),
   /** Not listed (e.g. a conversation a blocked user started: dropped, never joined). */
   hidden: z.boolean().optional(),
   /**

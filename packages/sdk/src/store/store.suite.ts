@@ -36,6 +36,7 @@ const conv = (id: string): ConversationRecord => ({
   kind: 'group',
   title: `t-${id}`,
   members: [{ userId: 'user_0000001', username: 'alice' }],
+  admins: ['user_0000001'],
   createdAt: 1,
   updatedAt: 2,
   left: false,
@@ -247,6 +248,17 @@ export function storeSuite(name: string, factory: StoreFactory): void {
         assert.deepEqual((await s.getMessage('c1', 1))?.reactions, {});
       }));
 
+    it('keeps group admins, and reads conversations written before admins existed as none known', () =>
+      withStore(async (s) => {
+        await s.atomic((w) => w.putConversation({ ...conv('g1'), admins: ['user_0000001', 'user_0000002'] }));
+        assert.deepEqual((await s.getConversation('g1'))?.admins, ['user_0000001', 'user_0000002']);
+        const raw = s as unknown as Partial<Pick<KvStore, 'rawWrite'>>;
+        if (raw.rawWrite === undefined) return;
+        const { admins: _a, ...old } = conv('g2');
+        await raw.rawWrite([{ op: 'put', col: 'conversations', key: 'g2', value: JSON.stringify(old) }]);
+        assert.deepEqual((await s.getConversation('g2'))?.admins, []);
+      }));
+
     it('stores contacts, profiles, conversation state, settings and blocks', () =>
       withStore(async (s) => {
         assert.deepEqual(await s.listContacts(), []);
@@ -382,9 +394,16 @@ export function storeSuite(name: string, factory: StoreFactory): void {
       it('keeps data across close and reopen', async () => {
         let s = await factory.create();
         try {
-          await s.atomic((w) => w.putAccount(account).putMessage(msg('c1', 1)).markSeen('k'));
+          await s.atomic((w) =>
+            w
+              .putAccount(account)
+              .putMessage(msg('c1', 1))
+              .markSeen('k')
+              .putConversation({ ...conv('g1'), admins: ['user_0000001', 'user_0000002'] }),
+          );
           s = await reopen(s);
           assert.deepEqual(await s.getAccount(), account);
+          assert.deepEqual((await s.getConversation('g1'))?.admins, ['user_0000001', 'user_0000002']);
           assert.equal((await s.listMessages('c1')).length, 1);
           assert.equal(await s.isSeen('k'), true);
         } finally {
