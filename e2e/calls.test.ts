@@ -104,7 +104,13 @@ async function assertMediaFlows(page: Page, video: boolean): Promise<void> {
   });
   await new Promise((r) => setTimeout(r, 2000));
   const second = await stats(page);
-  const pair = selectedPair(second);
+  // Chromium reports the selected pair as `in-progress` while a consent check on it is pending,
+  // bytes flowing or not: poll until it reads `succeeded` rather than sampling once.
+  let pair = selectedPair(second);
+  await waitFor('the selected candidate pair to read succeeded', async () => {
+    pair = selectedPair(await stats(page));
+    return pair?.state === 'succeeded';
+  });
   assert.equal(pair?.state, 'succeeded', JSON.stringify(pair));
   const local = second.find((s) => s.id === pair?.localCandidateId);
   assert.equal(local?.candidateType, 'relay', 'not a contact: relay only');
