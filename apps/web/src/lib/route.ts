@@ -3,6 +3,7 @@
  * working on any static host too): `#/`, `#/c/ID`, `#/c/ID/info`, `#/c/ID/safety/USERNAME`,
  * `#/settings`, `#/devices`, `#/contacts`, `#/u/USERNAME` (an invite).
  */
+import { USERNAME_RE } from '@kolokol/protocol';
 
 export type Route =
   | { name: 'home' }
@@ -13,8 +14,6 @@ export type Route =
   | { name: 'devices' }
   | { name: 'contacts' }
   | { name: 'invite'; username: string };
-
-const USERNAME = /^[a-z0-9_]{3,32}$/;
 
 export function normalizeUsername(s: string): string {
   return s.trim().replace(/^@/, '').toLowerCase();
@@ -38,7 +37,7 @@ export function parseRoute(hash: string): Route {
     if (c === 'safety' && d !== undefined) return { name: 'safety', id: b, username: d };
     return { name: 'chat', id: b };
   }
-  if (a === 'u' && b !== undefined && USERNAME.test(normalizeUsername(b)))
+  if (a === 'u' && b !== undefined && USERNAME_RE.test(normalizeUsername(b)))
     return { name: 'invite', username: normalizeUsername(b) };
   if (a === 'settings') return { name: 'settings' };
   if (a === 'devices') return { name: 'devices' };
@@ -76,7 +75,7 @@ export function usernameFromInput(input: string): string | undefined {
   const s = input.trim();
   const m = /#\/u\/([^/?#\s]+)/.exec(s);
   const candidate = normalizeUsername(m?.[1] !== undefined ? decodeURIComponent(m[1]) : s);
-  return USERNAME.test(candidate) ? candidate : undefined;
+  return USERNAME_RE.test(candidate) ? candidate : undefined;
 }
 
 /** Device link codes are `linkId.secret` (base64url parts); accepts them inside any text. */

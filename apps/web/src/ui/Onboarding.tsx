@@ -1,3 +1,4 @@
+import { USERNAME_RE } from '@kolokol/protocol';
 import { type IndexedDbStore, KolokolClient, SdkError } from '@kolokol/sdk';
 import { type ReactNode, useState } from 'react';
 import { useT } from '../i18n/react.ts';
@@ -7,8 +8,6 @@ import { ext } from '../sdk/ext.ts';
 import { Logo } from './App.tsx';
 import { deviceName } from './boot.ts';
 import { Avatar, avatarFromFile, dataUrlBytes, Field, QrScanner } from './common.tsx';
-
-const USERNAME_RE = /^[a-z0-9_]{3,32}$/;
 
 export function Onboarding({
   store,
