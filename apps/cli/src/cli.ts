@@ -708,7 +708,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   try {
     let parsed: { values: Values; positionals: string[] };
     try {
-      parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: linkCodeAsPositional(argv), options, allowPositionals: true, strict: true });
     } catch (e) {
       throw usage(e instanceof Error ? e.message : String(e));
     }
@@ -733,4 +733,18 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (io.env.KOLOKOL_DEBUG) io.stderr(`${e instanceof Error ? (e.stack ?? '') : ''}\n`);
     return err.exitCode;
   }
+}
+
+/**
+ * Link codes are base64url, so one in 64 starts with '-', which parseArgs would read as options:
+ * when the last argument of `link` looks like that and is none of our options, it is the code.
+ */
+export function linkCodeAsPositional(argv: string[]): string[] {
+  const last = argv.at(-1);
+  if (last === undefined || !argv.slice(0, -1).includes('link') || !last.startsWith('-')) return argv;
+  const known = Object.entries(options).some(
+    ([name, o]) =>
+      last === `--${name}` || last.startsWith(`--${name}=`) || ('short' in o && last === `-${o.short}`),
+  );
+  return known ? argv : [...argv.slice(0, -1), '--', last];
 }
