@@ -1,8 +1,9 @@
 /**
  * The server process for benchmarks: packages/server/src/main.ts's flags and "listening" line,
  * with the per-IP limits (registrations, logins, key-package claims, sockets that have not said
- * hello yet) lifted, since every simulated client comes from 127.0.0.1. Everything else is the
- * production configuration.
+ * hello yet) lifted, since every simulated client comes from 127.0.0.1, and the TURN relay allowed
+ * to relay to loopback peers, since every simulated call peer sits on this machine too (relayed
+ * addresses are 127.0.0.1). Everything else is the production configuration.
  */
 import { loadConfig, startServer } from '@kolokol/server';
 
@@ -18,8 +19,9 @@ const server = await startServer({
     claimsPerPair: 1_000_000,
   },
   tuning: { ...config.tuning, maxUnauthenticatedPerIp: 1_000_000 },
+  turn: config.turn === false ? false : { ...config.turn, allowLoopbackPeers: true },
 });
-process.stdout.write(`Kolokol listening on ${server.url}\n`);
+process.stdout.write(`Kolokol listening on ${server.plainUrl ?? server.url}\n`);
 const stop = () => {
   server.close().then(
     () => process.exit(0),

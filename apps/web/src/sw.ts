@@ -1,9 +1,11 @@
 /// <reference lib="webworker" />
 /**
  * The service worker: an offline shell (the app's built files, precached at install and served
- * cache-first; navigations fall back to index.html) and Web Push. A push carries no content, so
- * the notification says only "New message" in the user's language.
+ * cache-first; navigations fall back to index.html) and Web Push. A push carries no content, only
+ * its kind (PushPayload): the notification says "New message", "Incoming call" (replaced by
+ * "Missed call" when the caller gives up) in the user's language.
  */
+import { PushPayload } from '@kolokol/protocol';
 import { catalogs, type Language } from './i18n/catalog.ts';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: { url: string; revision: string | null }[] };
@@ -83,14 +85,43 @@ self.addEventListener('push', (event) => {
   event.waitUntil(
     (async () => {
       const open = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-      // An open, visible app shows its own in-app notification.
+      // An open, visible app shows its own in-app notification (and rings itself).
       if (open.some((c) => c.visibilityState === 'visible')) return;
-      const lang = await language();
-      await self.registration.showNotification(catalogs[lang]['notify.newMessage'], {
-        icon: '/icon-192.png',
-        badge: '/icon-192.png',
-        tag: 'kolokol-new-message',
-      });
+      let raw: unknown;
+      try {
+        raw = event.data?.json();
+      } catch {
+        raw = undefined;
+      }
+      // Unknown or missing payloads are treated as a plain wake: something arrived.
+      const parsed = PushPayload.safeParse(raw);
+      const kind = parsed.success ? parsed.data.t : 'wake';
+      const t = catalogs[await language()];
+      const common = { icon: '/icon-192.png', badge: '/icon-192.png' };
+      if (kind === 'wake') {
+        await self.registration.showNotification(t['notify.newMessage'], {
+          ...common,
+          tag: 'kolokol-new-message',
+        });
+        return;
+      }
+      // One tag for a call's ring and its end: "Missed call" replaces "Incoming call", and
+      // `renotify` (Chromium; not in TypeScript's DOM types) makes the replacement sound again.
+      const call: NotificationOptions & { renotify: boolean } = {
+        ...common,
+        tag: 'kolokol-call',
+        renotify: true,
+      };
+      if (kind === 'call') {
+        const ring: NotificationOptions & { renotify: boolean } = {
+          ...call,
+          body: t['notify.incomingCallBody'],
+          requireInteraction: true,
+        };
+        await self.registration.showNotification(t['notify.incomingCall'], ring);
+        return;
+      }
+      await self.registration.showNotification(t['notify.missedCall'], call);
     })(),
   );
 });

@@ -204,7 +204,7 @@ export type UploadProgress = z.infer<typeof UploadProgress>;
 // Web Push (RFC 8030/8291/8292). GET /v1/push/vapid (no auth) -> VapidResponse, or NOT_FOUND when
 // the server has push disabled; PUT /v1/push/subscription (auth) stores the subscription of the
 // calling device (one per device, replaced); DELETE /v1/push/subscription removes it. Pushes carry
-// no message content: at most {"t":"wake"}.
+// no message content, only what kind of wake-up this is (PushPayload).
 export const VapidResponse = z.object({ publicKey: z.string().min(1).max(200) });
 export type VapidResponse = z.infer<typeof VapidResponse>;
 export const PushSubscriptionRequest = z.object({
@@ -217,6 +217,17 @@ export const PushSubscriptionRequest = z.object({
   }),
 });
 export type PushSubscriptionRequest = z.input<typeof PushSubscriptionRequest>;
+
+/**
+ * The whole (encrypted, RFC 8291) payload of a push: `wake` (something arrived: connect and
+ * sync), `call` (a call is ringing: sent at once, short-lived) or `missed-call` (the call that rang
+ * ended unanswered). The kind comes from the sender's hint (OutgoingMessage.push), never from
+ * content: the server cannot read any.
+ */
+export const PushKind = z.enum(['wake', 'call', 'missed-call']);
+export type PushKind = z.infer<typeof PushKind>;
+export const PushPayload = z.object({ t: PushKind });
+export type PushPayload = z.infer<typeof PushPayload>;
 
 // POST /v1/invites (auth): a single-use invite code, for servers with invite-only registration.
 export const InviteResponse = z.object({ code: z.string(), expiresAt: Millis });

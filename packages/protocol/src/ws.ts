@@ -41,6 +41,14 @@ export const OutgoingMessage = z.object({
    * this moment, never stored in a mailbox; answered `ok` with seq 0. Offline devices never see it.
    */
   ephemeral: z.boolean().optional(),
+  /**
+   * Durable application messages only: what offline recipients' Web Push says. `call` for the
+   * offer that starts a call (pushed at once, not coalesced, so a closed app can ring), and
+   * `missed-call` for the cancel that ends it unanswered. Absent: an ordinary coalesced `wake`.
+   * The cost: the server learns that this message starts or ends a call (it sees their timing and
+   * size anyway); it never learns more.
+   */
+  push: z.enum(['call', 'missed-call']).optional(),
 });
 export type OutgoingMessage = z.input<typeof OutgoingMessage>;
 

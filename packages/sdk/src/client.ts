@@ -43,6 +43,7 @@ import {
 import { z } from 'zod';
 import { decryptAttachment, encryptAttachment } from './attachments.ts';
 import type { BackoffOptions } from './backoff.ts';
+import { pushHintOf } from './calls/machine.ts';
 import { CallEvent, type CallEvents, CallManager } from './calls/manager.ts';
 import { Connection, type ConnectionState, type OkFrame, type PushFrame } from './connection.ts';
 import {
@@ -1969,6 +1970,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
             epoch: group.epoch,
             body: toB64(r.value.message),
           };
+          const push = pushHintOf(envelope);
+          if (push !== undefined) msg.push = push;
         } finally {
           release();
         }

@@ -13,9 +13,11 @@ import {
   type Call,
   ClientEvent,
   candidateType,
+  defaultTransport,
   KolokolClient,
   MemoryStore,
   type SdkError,
+  type Transport,
 } from '../src/index.ts';
 import { type NodeMediaEngine, nodeMedia } from './node-media.ts';
 
@@ -229,6 +231,51 @@ describe('calls: 1:1 over MLS signalling', () => {
     assert.equal(call.endReason, 'cancelled');
     for (const c of await Promise.all(ends)) assert.equal(c.endReason, 'cancelled');
     assert.equal((await bob2.client.calls.history())[0]?.missed, true);
+  });
+
+  it('hints the push of offline devices: the offer rings, the cancel makes it a missed call', async () => {
+    // A transport that records the `push` hint of every frame alice's device sends.
+    const hints: (string | undefined)[] = [];
+    const base = defaultTransport();
+    const Base = base.WebSocket;
+    const transport: Transport = {
+      fetch: base.fetch,
+      WebSocket: class extends Base {
+        override send(data: string): void {
+          const frame: unknown = JSON.parse(data);
+          const msg = typeof frame === 'object' && frame !== null && 'msg' in frame ? frame.msg : undefined;
+          if (typeof msg === 'object' && msg !== null)
+            hints.push('push' in msg && typeof msg.push === 'string' ? msg.push : undefined);
+          super.send(data);
+        }
+      },
+    };
+    const alice = setup(
+      await KolokolClient.register({
+        server: server.url,
+        username: name('ph'),
+        store: new MemoryStore(),
+        backoff,
+        transport,
+      }),
+    );
+    await alice.client.connect();
+    const bob = await user('pb');
+    const conv = await alice.client.openDirect(bob.client.username);
+    await eventually(
+      async () => (await bob.client.conversations()).some((c) => c.id === conv.id),
+      'bob joined the conversation',
+    );
+    const ring = incoming(bob);
+    const before = hints.length;
+    const call = await alice.client.calls.start(conv.id, { video: false });
+    await ring;
+    const end = ended(bob, call.id);
+    await call.hangup();
+    await end;
+    await eventually(() => hints.slice(before).includes('missed-call'), 'the cancel went out');
+    const sent = hints.slice(before).filter((h) => h !== undefined);
+    assert.deepEqual(sent, ['call', 'missed-call']);
   });
 
   it('a non-contact gets relay-only ICE: no host or srflx candidate reaches them, and it still connects', async () => {

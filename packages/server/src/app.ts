@@ -29,6 +29,13 @@ import { ConnectionRegistry } from './ws/registry.ts';
 export interface RunningServer {
   /** http://127.0.0.1:PORT, https:// with `tls` (the loopback address when bound to all interfaces). */
   url: string;
+  /**
+   * http://127.0.0.1:PORT when TLS runs with the self-signed certificate: the same port answers
+   * plain HTTP too, which browsers on this machine treat as a secure context without a warning.
+   */
+  plainUrl?: string;
+  /** SHA-256 fingerprint of the TLS certificate, for people comparing what their browser shows. */
+  fingerprint256?: string;
   port: number;
   /** Graceful: see README "Shutdown". Safe to call twice. */
   close(): Promise<void>;
@@ -270,7 +277,8 @@ export async function startServer(
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `${transport.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${transport.scheme}://${hostPort}`;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -299,5 +307,9 @@ export async function startServer(
     { url, storage: config.storage.kind, registration: config.registration, ...transport.describe() },
     'listening',
   );
-  return { url, port, close };
+  const running: RunningServer = { url, port, close };
+  if (transport.servesPlain) running.plainUrl = `http://${hostPort}`;
+  const fingerprint256 = transport.fingerprint();
+  if (fingerprint256 !== undefined) running.fingerprint256 = fingerprint256;
+  return running;
 }

@@ -41,6 +41,8 @@ export interface TuningConfig {
   requestTimeoutMs: number;
   /** Fastify connectionTimeout: an HTTP socket idle this long is closed. */
   connectionTimeoutMs: number;
+  /** A TLS handshake on the app port must finish within this (slowloris-style clients). */
+  tlsHandshakeTimeoutMs: number;
   /**
    * Mailbox bytes pushed to one connection and not yet acknowledged (besides the item window of
    * Limits.maxInFlight). One item larger than this still goes out when nothing else is in flight.
@@ -122,6 +124,7 @@ export const defaultTuning: TuningConfig = {
   uploadIdleMs: 30_000,
   requestTimeoutMs: 10 * 60 * 1000,
   connectionTimeoutMs: 2 * 60 * 1000,
+  tlsHandshakeTimeoutMs: 10_000,
   maxInFlightBytes: 8 * 1024 * 1024,
   maxConnectionsPerDevice: 4,
   maxUnauthenticatedPerIp: 32,

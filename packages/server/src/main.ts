@@ -40,7 +40,13 @@ if (command === 'invite') {
 
 try {
   const server = await startServer(config);
-  process.stdout.write(`Kolokol listening on ${server.url}\n`);
+  process.stdout.write(`Kolokol listening on ${server.plainUrl ?? server.url}\n`);
+  if (server.plainUrl !== undefined) {
+    // The first line is what a browser on this machine should open; others need the https one.
+    process.stdout.write(
+      `  and on ${server.url} (self-signed certificate, SHA-256 ${server.fingerprint256 ?? '?'}; see README "TLS")\n`,
+    );
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {

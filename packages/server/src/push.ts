@@ -5,10 +5,13 @@
  * timeout and no proxy logic).
  *
  * A push never carries message content: the payload is `{"t":"wake"}`, which tells the service
- * worker to connect and fetch its mailbox. Pushes are coalesced per device.
+ * worker to connect and fetch its mailbox, or, when the sender hinted so (OutgoingMessage.push),
+ * `{"t":"call"}` / `{"t":"missed-call"}`. Wakes are coalesced per device; call pushes go out at
+ * once (a ring that waits 10 s is a missed call), at most one per CALL_GAP_MS per device.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PushKind } from '@kolokol/protocol';
 import type { Logger } from 'pino';
 import webpush from 'web-push';
 import { z } from 'zod';
@@ -30,9 +33,11 @@ export interface PushConfig {
 }
 
 export const WAKE_PAYLOAD = '{"t":"wake"}';
-/** A wake-up older than this is useless: the device will sync on its own by then. */
-const TTL_SECONDS = 60 * 60;
+/** How long a push service keeps trying each kind: a ring is useless once the caller gave up. */
+const TTL_SECONDS: Record<PushKind, number> = { wake: 60 * 60, call: 45, 'missed-call': 24 * 60 * 60 };
 const DEFAULT_COALESCE_MS = 10_000;
+/** Call pushes to one device at most this often (a caller cannot make a phone buzz non-stop). */
+const CALL_GAP_MS = 2_000;
 const SEND_TIMEOUT_MS = 15_000;
 
 const VapidFile = z.object({ publicKey: z.string().min(1), privateKey: z.string().min(1) });
@@ -75,7 +80,11 @@ export class PushSender {
   readonly #coalesceMs: number;
   readonly #allowHttp: boolean;
   readonly #lastSent = new Map<string, number>();
-  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** The push waiting for its window, per device: when it fires and what it will say. */
+  readonly #timers = new Map<string, { timer: ReturnType<typeof setTimeout>; at: number }>();
+  readonly #pending = new Map<string, PushKind>();
+  /** When the last call kind went to each device: the gap applies to those only. */
+  readonly #lastCall = new Map<string, number>();
   readonly #inflight = new Set<Promise<void>>();
   /** Tells whether a device has a live socket right now (then it needs no push). */
   readonly #isConnected: (deviceId: string) => boolean;
@@ -105,32 +114,59 @@ export class PushSender {
     return endpoint.startsWith('https://') || (this.#allowHttp && endpoint.startsWith('http://'));
   }
 
-  /** A durable item landed in `deviceId`'s mailbox: wake it if it is offline (coalesced). */
-  notify(deviceId: string): void {
-    if (this.#closed || this.#isConnected(deviceId) || this.#timers.has(deviceId)) return;
-    const wait = (this.#lastSent.get(deviceId) ?? 0) + this.#coalesceMs - Date.now();
-    if (wait > 0) {
+  /**
+   * A durable item landed in `deviceId`'s mailbox: wake it if it is offline. Wakes within
+   * coalesceMs of the last push share one; a call kind replaces a waiting wake (it says more) and
+   * goes out as soon as CALL_GAP_MS allows.
+   */
+  notify(deviceId: string, kind: PushKind = 'wake'): void {
+    if (this.#closed || this.#isConnected(deviceId)) return;
+    const waiting = this.#pending.get(deviceId);
+    // A later call kind wins over a wake, and over the earlier call kind (missed replaces ringing).
+    const next: PushKind = waiting === undefined || kind !== 'wake' ? kind : waiting;
+    this.#pending.set(deviceId, next);
+    const now = Date.now();
+    const at =
+      next === 'wake'
+        ? (this.#lastSent.get(deviceId) ?? 0) + this.#coalesceMs
+        : (this.#lastCall.get(deviceId) ?? 0) + CALL_GAP_MS;
+    const scheduled = this.#timers.get(deviceId);
+    if (scheduled !== undefined) {
+      if (scheduled.at <= at) return;
+      clearTimeout(scheduled.timer);
+      this.#timers.delete(deviceId);
+    }
+    if (at > now) {
       // Within the window: one push at its end covers everything that arrived meanwhile.
-      const t = setTimeout(() => {
+      const timer = setTimeout(() => {
         this.#timers.delete(deviceId);
-        this.notify(deviceId);
-      }, wait);
-      t.unref();
-      this.#timers.set(deviceId, t);
+        this.#fire(deviceId);
+      }, at - now);
+      timer.unref();
+      this.#timers.set(deviceId, { timer, at });
       return;
     }
+    this.#fire(deviceId);
+  }
+
+  #fire(deviceId: string): void {
+    const kind = this.#pending.get(deviceId);
+    this.#pending.delete(deviceId);
+    if (kind === undefined || this.#closed || this.#isConnected(deviceId)) return;
     this.#lastSent.set(deviceId, Date.now());
-    const p = this.#send(deviceId)
+    if (kind !== 'wake') this.#lastCall.set(deviceId, Date.now());
+    const p = this.#send(deviceId, kind)
       .catch((err: unknown) => this.#log.warn({ err, deviceId }, 'push failed'))
       .finally(() => this.#inflight.delete(p));
     this.#inflight.add(p);
   }
 
-  async #send(deviceId: string): Promise<void> {
+  async #send(deviceId: string, kind: PushKind): Promise<void> {
     const sub = await this.#store.pushSubscription(deviceId);
     if (sub === undefined || !this.endpointAllowed(sub.endpoint)) return;
-    const details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, WAKE_PAYLOAD, {
-      TTL: TTL_SECONDS,
+    const payload = JSON.stringify({ t: kind });
+    const details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, payload, {
+      TTL: TTL_SECONDS[kind],
       urgency: 'high',
       contentEncoding: 'aes128gcm',
       vapidDetails: { subject: this.#subject, publicKey: this.publicKey, privateKey: this.#privateKey },
@@ -153,8 +189,9 @@ export class PushSender {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const t of this.#timers.values()) clearTimeout(t.timer);
     this.#timers.clear();
+    this.#pending.clear();
     await Promise.allSettled([...this.#inflight]);
   }
 }

@@ -165,18 +165,93 @@ describe('the shared TLS port', () => {
     );
   });
 
-  it('closes a plain-HTTP client on the TLS port without serving it', async () => {
+  it('serves plain HTTP, the plain WebSocket and plain TURN over TCP on the same port (self-signed)', async () => {
+    assert.equal(s.plainUrl, `http://127.0.0.1:${port}`);
+    const plain = await fetch(`${s.plainUrl}/healthz`);
+    assert.equal(plain.status, 200);
+    const u = await registerUser(api);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`);
+    const ready = new Promise<void>((resolve, reject) => {
+      ws.on('message', (d) => {
+        if (field(JSON.parse(String(d)), 't') === 'ready') resolve();
+      });
+      ws.once('error', reject);
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    ws.send(JSON.stringify({ t: 'hello', v: 1, token: u.token }));
+    await ready;
+    ws.close();
+    const turn = TurnResponse.parse((await api.req('GET', '/v1/turn', undefined, u.token)).body);
+    const first = turn.iceServers[0];
+    assert.ok(first !== undefined);
     const { connect } = await import('node:net');
     const socket = connect({ host: '127.0.0.1', port });
-    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
-    const got: Buffer[] = [];
-    socket.on('data', (d: Buffer) => got.push(d));
-    await new Promise((resolve) => socket.on('close', resolve));
-    assert.doesNotMatch(Buffer.concat(got).toString('latin1'), /HTTP\/1\.1 200/);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const c = TurnTestClient.overStream(socket);
+    try {
+      const allocation = await c.allocate({ username: first.username, password: first.credential });
+      assert.equal(allocation.code, 0);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('closes a client whose TLS is garbage, and stays up', async () => {
+    const { connect } = await import('node:net');
+    const garbage = connect({ host: '127.0.0.1', port });
+    garbage.resume();
+    // A handshake record header with nonsense after it.
+    garbage.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5, 6, 7, 8]));
+    await new Promise((resolve) => garbage.on('close', resolve));
+    assert.equal((await api.req('GET', '/healthz')).status, 200);
   });
 });
 
 describe('TLS and TURN settings', () => {
+  it('closes a client that stalls in the TLS handshake or says nothing', async () => {
+    const s = await testServer({
+      tls: {},
+      turn: false,
+      tuning: { tlsHandshakeTimeoutMs: 300, connectionTimeoutMs: 300 },
+    });
+    try {
+      const { connect } = await import('node:net');
+      const started = Date.now();
+      const stalled = connect({ host: '127.0.0.1', port: s.port });
+      stalled.resume();
+      // A ClientHello record that promises 512 bytes and brings 6.
+      stalled.write(Buffer.from([0x16, 3, 1, 2, 0, 1, 0, 1, 0xfc, 3, 3]));
+      const silent = connect({ host: '127.0.0.1', port: s.port });
+      silent.resume();
+      await Promise.all([stalled, silent].map((c) => new Promise((resolve) => c.on('close', resolve))));
+      assert.ok(Date.now() - started < 5000);
+      assert.equal((await fetch(`${s.plainUrl}/healthz`)).status, 200);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('redirects plain HTTP to https when the certificate is a configured one', async () => {
+    const first = await testServer({ tls: {}, turn: false });
+    const certFile = join(first.dataDir, 'tls', 'self-signed.crt');
+    const keyFile = join(first.dataDir, 'tls', 'self-signed.key');
+    const s = await testServer({ tls: { certFile, keyFile }, turn: false });
+    try {
+      assert.equal(s.plainUrl, undefined);
+      const res = await fetch(`http://127.0.0.1:${s.port}/healthz?x=1`, { redirect: 'manual' });
+      assert.equal(res.status, 308);
+      assert.equal(res.headers.get('location'), `https://127.0.0.1:${s.port}/healthz?x=1`);
+      const ca = readFileSync(certFile, 'utf8');
+      assert.equal((await new TlsApi(s.url, ca).req('GET', '/healthz')).status, 200);
+    } finally {
+      await s.stop();
+      await first.stop();
+    }
+  });
+
   it('serves a configured certificate and uses --public-host in TURN URLs', async () => {
     const first = await testServer({ tls: {}, turn: false });
     const certFile = join(first.dataDir, 'tls', 'self-signed.crt');
@@ -224,9 +299,9 @@ describe('TLS and TURN settings', () => {
     }
   });
 
-  it('reads the command line: plain HTTP and TURN by default, TLS on asking or with files, ports and errors', () => {
+  it('reads the command line: TLS (self-signed) and TURN by default, files, ports and errors', () => {
     const d = loadConfig([], {});
-    assert.equal(d.tls, false);
+    assert.deepEqual(d.tls, {});
     assert.deepEqual(loadConfig(['--tls', 'on'], {}).tls, {});
     assert.deepEqual(d.turn, { udpPort: 3478, tcpPort: 3478 });
     assert.equal(d.publicHost, undefined);
@@ -283,6 +358,56 @@ describe('TLS and TURN settings', () => {
         (err: unknown) => err instanceof ServerError && /--tls-cert \(KOLOKOL_TLS_CERT\)/.test(err.message),
       );
     } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the command line default', () => {
+  it('serves http:// and https:// (self-signed) on one port and prints both', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    const dataDir = mkdtempSync(join(tmpdir(), 'kolokol-default-'));
+    const child = spawn(
+      process.execPath,
+      [
+        main,
+        '--port',
+        '0',
+        '--data',
+        dataDir,
+        '--log-level',
+        'warn',
+        '--turn-udp-port',
+        '0',
+        '--turn-tcp-port',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (/and on https:\S+ .*\n/.test(text)) resolve(text);
+        });
+        child.on('exit', () => reject(new Error(`server exited early: ${text}`)));
+      });
+      const plain = /listening on (http:\/\/127\.0\.0\.1:(\d+))\n/.exec(out);
+      const secure =
+        /and on (https:\/\/127\.0\.0\.1:(\d+)) \(self-signed certificate, SHA-256 ([0-9A-F:]{95})/.exec(out);
+      assert.ok(plain !== null && secure !== null, out);
+      assert.equal(plain[2], secure[2]);
+      assert.equal((await fetch(`${plain[1]}/healthz`)).status, 200);
+      const ca = readFileSync(join(dataDir, 'tls', 'self-signed.crt'), 'utf8');
+      assert.equal((await new TlsApi(secure[1] ?? '', ca).req('GET', '/healthz')).status, 200);
+      const { X509Certificate } = await import('node:crypto');
+      assert.equal(new X509Certificate(ca).fingerprint256, secure[3]);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -10,6 +10,7 @@ export const en = {
   'app.skip': 'Skip to the conversation',
   'app.update': 'A new version is ready.',
   'app.reload': 'Reload',
+  'app.alerts': 'Alerts',
   'app.storageError':
     'This browser does not let Kolokol keep its keys (IndexedDB is unavailable). Private windows often block it.',
 
@@ -300,6 +301,9 @@ export const en = {
   'scan.hint': 'Point the camera at the QR code.',
 
   'notify.newMessage': 'New message',
+  'notify.incomingCall': 'Incoming call',
+  'notify.incomingCallBody': 'Open Kolokol to answer',
+  'notify.missedCall': 'Missed call',
   'notify.from': 'New message from {{name}}',
   'notify.enable': 'Turn on notifications',
   'notify.safetyChanged': 'Safety number with {{name}} changed',
@@ -319,7 +323,6 @@ export const en = {
   'common.yesterday': 'Yesterday',
   'common.avatarOf': 'Avatar of {{name}}',
   'common.unread': 'Unread',
-  'common.notifications': 'Notifications',
 
   'call.voice': 'Voice call',
   'call.video': 'Video call',

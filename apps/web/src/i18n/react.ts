@@ -27,6 +27,11 @@ export async function initI18n(choice: 'auto' | Language): Promise<void> {
     returnNull: false,
   });
   document.documentElement.lang = lng;
+  // On the first visit the worker takes control only after the app has told the language to no
+  // one; tell it again then, or its notifications follow the browser instead of the setting.
+  navigator.serviceWorker?.addEventListener('controllerchange', () =>
+    navigator.serviceWorker.controller?.postMessage({ type: 'language', lang: currentLanguage() }),
+  );
 }
 
 export async function setLanguage(choice: 'auto' | Language): Promise<void> {

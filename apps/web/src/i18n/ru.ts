@@ -8,6 +8,7 @@ export const ru: Catalog = {
   'app.skip': 'Перейти к переписке',
   'app.update': 'Готова новая версия.',
   'app.reload': 'Обновить',
+  'app.alerts': 'Оповещения',
   'app.storageError':
     'Этот браузер не даёт Колоколу хранить ключи (IndexedDB недоступна). Часто так бывает в приватных окнах.',
 
@@ -298,6 +299,9 @@ export const ru: Catalog = {
   'scan.hint': 'Наведите камеру на QR-код.',
 
   'notify.newMessage': 'Новое сообщение',
+  'notify.incomingCall': 'Входящий звонок',
+  'notify.incomingCallBody': 'Откройте Kolokol, чтобы ответить',
+  'notify.missedCall': 'Пропущенный звонок',
   'notify.from': 'Новое сообщение от {{name}}',
   'notify.enable': 'Включить уведомления',
   'notify.safetyChanged': 'Код безопасности с {{name}} изменился',
@@ -317,7 +321,6 @@ export const ru: Catalog = {
   'common.yesterday': 'Вчера',
   'common.avatarOf': 'Аватар {{name}}',
   'common.unread': 'Непрочитанные',
-  'common.notifications': 'Уведомления',
 
   'call.voice': 'Голосовой звонок',
   'call.video': 'Видеозвонок',

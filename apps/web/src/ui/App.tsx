@@ -1,6 +1,7 @@
 import type { IndexedDbStore, KolokolClient } from '@kolokol/sdk';
 import { useCallback, useEffect, useState } from 'react';
 import { setLanguage, useT } from '../i18n/react.ts';
+import type { Prefs } from '../lib/local.ts';
 import { fetchServerInfo, loadPrefs, Messenger, type ServerInfo } from '../messenger.ts';
 import { openClient, openStore, wipeAndReload } from './boot.ts';
 import { MessengerContext, useMediaQuery, useMessenger } from './hooks.ts';
@@ -67,7 +68,9 @@ export function App() {
     );
   if (boot.state === 'onboard')
     return (
-      <Onboarding store={boot.store} info={boot.info} onReady={(c) => start(boot.store, c, boot.info)} />
+      <FollowTheme choice={loadPrefs().theme}>
+        <Onboarding store={boot.store} info={boot.info} onReady={(c) => start(boot.store, c, boot.info)} />
+      </FollowTheme>
     );
   return (
     <MessengerContext.Provider value={boot.messenger}>
@@ -94,17 +97,28 @@ function Ready({ store }: { store: IndexedDbStore }) {
   return <Shell store={store} />;
 }
 
-/** Applies the theme and language preferences to the document. */
-function Themed({ children }: { children: React.ReactNode }) {
-  const m = useMessenger();
+/** Keeps the document's theme on the choice, following the system's light or dark while it is 'system'. */
+function useTheme(choice: Prefs['theme']): void {
   const dark = useMediaQuery('(prefers-color-scheme: dark)');
-  const theme = m.prefs.theme === 'system' ? (dark ? 'dark' : 'light') : m.prefs.theme;
+  const theme = choice === 'system' ? (dark ? 'dark' : 'light') : choice;
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
     document
       .querySelector('meta[name="theme-color"]')
       ?.setAttribute('content', theme === 'dark' ? '#17212b' : '#ffffff');
   }, [theme]);
+}
+
+/** Before there is an account (no messenger yet) the screen still follows a change of the system theme. */
+function FollowTheme({ choice, children }: { choice: Prefs['theme']; children: React.ReactNode }) {
+  useTheme(choice);
+  return <>{children}</>;
+}
+
+/** Applies the theme and language preferences to the document. */
+function Themed({ children }: { children: React.ReactNode }) {
+  const m = useMessenger();
+  useTheme(m.prefs.theme);
   const language = m.prefs.language;
   useEffect(() => {
     void setLanguage(language);

@@ -113,6 +113,8 @@ export function ChatView({ id }: { id: string }) {
         for (const f of e.dataTransfer.files) void m.sendFile(id, f);
       }}
     >
+      {/* Heading navigation lands on the conversation; on screen the header button shows the title. */}
+      <h2 className="sr-only">{title}</h2>
       <header className="chat-head">
         {narrow && <IconButton icon="back" label={t('nav.back')} onClick={() => go({ name: 'home' })} />}
         <button type="button" className="chat-head-main" onClick={() => go({ name: 'chatInfo', id })}>
@@ -323,7 +325,7 @@ function MessageLog({
         <ol className="messages">
           {items.map((it) =>
             it.kind === 'day' ? (
-              <li key={it.key} className="day" role="presentation">
+              <li key={it.key} className="day">
                 <span>
                   {it.label.kind === 'today'
                     ? t('common.today')
@@ -333,7 +335,7 @@ function MessageLog({
                 </span>
               </li>
             ) : systemOf(it.message) !== undefined ? (
-              <li key={it.key} className="notice-item" role="presentation">
+              <li key={it.key} className="notice-item">
                 <p className="notice warn" role="note">
                   <Icon name="alert" size={16} />{' '}
                   {t(noticeKey(systemOf(it.message)?.event), {
@@ -357,7 +359,7 @@ function MessageLog({
             ),
           )}
           {notices.map((n) => (
-            <li key={n.id} className="notice-item" role="presentation">
+            <li key={n.id} className="notice-item">
               <p className="notice warn" role="note">
                 <Icon name="alert" size={16} /> {t('chat.safetyChanged', { name: n.name })}
               </p>

@@ -99,17 +99,17 @@ export function MessageItem({
                 .getElementById(`msg-${replyId}`)
                 ?.scrollIntoView({ block: 'center', behavior: 'smooth' })
             }
-            aria-label={
-              original === undefined
-                ? t('msg.originalMissing')
-                : t('msg.replyTo', { name: m.nameOf(original.from.username) })
-            }
           >
             {original === undefined ? (
               <span className="muted">{t('msg.originalMissing')}</span>
             ) : (
               <>
-                <strong>{m.nameOf(original.from.username)}</strong>
+                {/* Named by its content, not aria-label, so the name holds the words on screen
+                    (WCAG 2.5.3: speech users say what they see). */}
+                <span className="sr-only">
+                  {t('msg.replyTo', { name: m.nameOf(original.from.username) })}:{' '}
+                </span>
+                <strong aria-hidden="true">{m.nameOf(original.from.username)}</strong>
                 <span className="quote-text">{summary(original, t)}</span>
               </>
             )}

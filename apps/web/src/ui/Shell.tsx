@@ -31,7 +31,18 @@ export function Shell({ store }: { store: IndexedDbStore }) {
         </button>
       )}
       <UpdateBanner />
-      {showList && <Sidebar />}
+      {/* The one level-one heading, in a banner landmark; what is on screen below it varies with
+          the width and the route. */}
+      <header className="sr-only">
+        <h1>{t('app.name')}</h1>
+      </header>
+      {showList && showMain && <Sidebar />}
+      {/* A phone shows the chat list alone: then it is the main content. */}
+      {showList && !showMain && (
+        <main className="main" id="main">
+          <Sidebar />
+        </main>
+      )}
       {showMain && (
         <main className="main" id="main">
           {route.name === 'chat' && <ChatView key={route.id} id={route.id} />}
@@ -107,13 +118,17 @@ function Sidebar() {
   const candidate = query.trim().startsWith('@') || chats.length === 0 ? usernameFromInput(query) : undefined;
   const now = Date.now();
   return (
-    <aside className="sidebar" aria-label={t('nav.chats')}>
+    <nav className="sidebar" aria-label={t('nav.chats')}>
       <header className="sidebar-head">
+        {/* A bigger mouse target for Settings. The Settings button beside it is the one for the
+            keyboard and screen readers, so this one stays out of the tab order and the tree. */}
         <button
           type="button"
           className="me"
           onClick={() => go({ name: 'settings' })}
-          aria-label={t('nav.settings')}
+          title={t('nav.settings')}
+          tabIndex={-1}
+          aria-hidden="true"
         >
           <Avatar
             name={m.nameOf(m.client.username)}
@@ -122,7 +137,7 @@ function Sidebar() {
             size={36}
           />
         </button>
-        <h1 className="grow">{t('nav.chats')}</h1>
+        <h2 className="grow">{t('nav.chats')}</h2>
         <CallHistoryButton />
         <IconButton icon="contacts" label={t('nav.contacts')} onClick={() => go({ name: 'contacts' })} />
         <IconButton icon="devices" label={t('nav.devices')} onClick={() => go({ name: 'devices' })} />
@@ -167,7 +182,7 @@ function Sidebar() {
       </ul>
       {dialog === 'chat' && <NewChatDialog onClose={() => setDialog(undefined)} />}
       {dialog === 'group' && <NewGroupDialog onClose={() => setDialog(undefined)} />}
-    </aside>
+    </nav>
   );
 }
 
@@ -286,7 +301,7 @@ function Toasts() {
   const m = useMessenger();
   const { t } = useT();
   return (
-    <section className="toasts" aria-label={t('common.notifications')} aria-live="polite">
+    <section className="toasts" aria-label={t('app.alerts')} aria-live="polite">
       {m.toasts.map((toast) => (
         <div
           key={toast.id}

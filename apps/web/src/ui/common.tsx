@@ -175,7 +175,12 @@ export function IconButton({
   );
 }
 
-/** A modal on the native <dialog>: the browser traps focus, Escape closes, focus returns to the opener. */
+const TABBABLE = 'a[href], button, input, select, textarea, summary, [tabindex]';
+
+/**
+ * A modal on the native <dialog>: the rest of the page is inert, Escape closes, and the focus
+ * returns to the opener. The focus starts in the first field, if any, and Tab wraps around inside.
+ */
 export function Dialog({
   title,
   onClose,
@@ -192,8 +197,18 @@ export function Dialog({
   const titleId = useId();
   useEffect(() => {
     const d = ref.current;
-    if (d !== null && !d.open) d.showModal();
-    return () => d?.close();
+    const opener = document.activeElement;
+    if (d !== null && !d.open) {
+      d.showModal();
+      // The browser would focus the close button first; what the person came to type is the field.
+      d.querySelector<HTMLElement>('.dialog-body :is(input, textarea, select):not(:disabled)')?.focus();
+    }
+    return () => {
+      d?.close();
+      // React removes the dialog before this runs, and a removed dialog gives the focus back to no
+      // one: hand it to the opener ourselves.
+      if (opener instanceof HTMLElement && opener.isConnected && !d?.contains(opener)) opener.focus();
+    };
   }, []);
   return (
     <dialog
@@ -203,6 +218,30 @@ export function Dialog({
       onCancel={(e) => {
         e.preventDefault();
         onClose();
+      }}
+      onKeyDown={(e) => {
+        // Chromium lets Tab run past the last control of a modal dialog out to the browser's own
+        // controls, where a keyboard user loses the page; wrap around instead. A nested dialog
+        // (the QR scanner) handles its own keys.
+        const d = ref.current;
+        if (e.key !== 'Tab' || d === null || (e.target as Element).closest('dialog') !== d) return;
+        const stops = [...d.querySelectorAll<HTMLElement>(TABBABLE)].filter(
+          (el) =>
+            el.tabIndex >= 0 &&
+            !el.matches(':disabled') &&
+            el.closest('dialog') === d &&
+            el.getClientRects().length > 0,
+        );
+        const first = stops[0];
+        const last = stops.at(-1);
+        if (first === undefined || last === undefined) return;
+        if (e.shiftKey && (document.activeElement === first || document.activeElement === d)) {
+          e.preventDefault();
+          last.focus();
+        } else if (!e.shiftKey && document.activeElement === last) {
+          e.preventDefault();
+          first.focus();
+        }
       }}
     >
       <header className="dialog-head">

@@ -14,7 +14,7 @@
  * - A callee device that answered waits in `connecting` for `selected`; if the caller had already
  *   given up, the caller answers a late answer with `cancel`, so nobody waits forever.
  */
-import type { CallSignal } from '../envelope.ts';
+import type { CallSignal, Envelope } from '../envelope.ts';
 import type { CallEndReason } from '../store/records.ts';
 
 export type CallState = 'ringing-out' | 'ringing-in' | 'connecting' | 'connected' | 'ended';
@@ -259,6 +259,19 @@ function calleeSignal(core: CallCore, from: Party, sig: CallSignal, now: number,
     default:
       return out;
   }
+}
+
+/**
+ * What offline devices' Web Push should say for a call envelope (OutgoingMessage.push): the first
+ * offer rings a closed app, the caller's cancel (given up or timed out) turns that ring into a
+ * missed call. Everything else is an ordinary wake (undefined).
+ */
+export function pushHintOf(envelope: Envelope): 'call' | 'missed-call' | undefined {
+  if (envelope.type !== 'call') return undefined;
+  const sig = envelope.signal;
+  if (sig.kind === 'offer' && sig.restart !== true) return 'call';
+  if (sig.kind === 'cancel') return 'missed-call';
+  return undefined;
 }
 
 /** Durable signals go through the outbox; the rest are ephemeral (online devices only). */

@@ -1,6 +1,6 @@
 /**
  * The app's public transports: the TLS listener shared by HTTPS, the WebSocket and TURN over TLS
- * (shared-port.ts), its certificate (certs.ts), and the embedded TURN relay with its own UDP and
+ * (and, with a self-signed certificate, plain HTTP too: shared-port.ts), its certificate (certs.ts), and the embedded TURN relay with its own UDP and
  * TCP listeners and GET /v1/turn (../turn.ts). app.ts creates this before listening, starts it
  * right before listen() and closes it before the HTTP server.
  */
@@ -12,12 +12,15 @@ import { type SharedPort, shareTlsPort } from './shared-port.ts';
 
 /** How often configured certificate files are checked for a renewal. */
 const CERT_RELOAD_CHECK_MS = 60 * 60 * 1000;
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface Transport {
   /** Binds the relay, loads the certificate and puts TLS on the HTTP server; before app.listen(). */
   start(): Promise<void>;
   readonly scheme: 'http' | 'https';
+  /** Plain HTTP is served on the same port too (a self-signed certificate; see shared-port.ts). */
+  readonly servesPlain: boolean;
+  /** SHA-256 fingerprint of the certificate in use, once started with TLS. */
+  fingerprint(): string | undefined;
   /** What the start log line tells operators. */
   describe(): Record<string, unknown>;
   /** Closes the relay (its streams too) and the connections still being sorted. */
@@ -43,8 +46,13 @@ export function createTransport(app: FastifyInstance, ctx: Context): Transport {
     },
   });
 
+  // A real certificate makes plain HTTP a redirect; with the self-signed one of a first start,
+  // plain HTTP is how a browser on this machine gets a secure context without a warning.
+  const selfSigned = tls !== undefined && tls.certFile === undefined;
   return {
     scheme: tls === undefined ? 'http' : 'https',
+    servesPlain: selfSigned,
+    fingerprint: () => fingerprint,
     async start() {
       if (config.turn !== false) {
         turn = await startTurn(config.turn ?? {}, config.host, config.publicHost, config.dataDir, (err) =>
@@ -64,9 +72,10 @@ export function createTransport(app: FastifyInstance, ctx: Context): Transport {
         shared = shareTlsPort(app.server, {
           cert: cert.cert,
           key: cert.key,
+          plain: selfSigned ? 'serve' : 'redirect',
           relay: turn?.relay,
           firstBytesTimeoutMs: config.tuning.connectionTimeoutMs,
-          handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+          handshakeTimeoutMs: config.tuning.tlsHandshakeTimeoutMs,
         });
         const port = shared;
         stopWatching = watchCertificate(
@@ -89,7 +98,10 @@ export function createTransport(app: FastifyInstance, ctx: Context): Transport {
     },
     describe() {
       return {
-        tls: tls === undefined ? 'off' : { fingerprint256: fingerprint },
+        tls:
+          tls === undefined
+            ? 'off'
+            : { fingerprint256: fingerprint, plainHttp: selfSigned ? 'served' : 'redirected' },
         turn:
           turn === undefined
             ? 'off'

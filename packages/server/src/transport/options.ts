@@ -39,7 +39,8 @@ export interface TurnConfig {
 export interface TransportConfig {
   /**
    * false or absent: plain HTTP (the programmatic default: tests, or behind a TLS terminator).
-   * An object: HTTPS, WebSocket and TURN over TLS on the one port (with --tls on or --tls-cert).
+   * An object: HTTPS, WebSocket and TURN over TLS on the one port (the command line's default);
+   * without certificate files a self-signed certificate, and plain HTTP on the same port as well.
    */
   tls?: TlsConfig | false;
   /** false: no embedded relay and GET /v1/turn answers NOT_FOUND. Absent: on, random ports. */
@@ -59,8 +60,8 @@ export const transportSettings = [
     flag: '--tls',
     env: 'KOLOKOL_TLS',
     key: 'tls',
-    help: 'on: HTTPS + TURN over TLS on --port (self-signed unless --tls-cert); off: plain HTTP',
-    default: 'off (on with --tls-cert)',
+    help: 'on: HTTPS + TURN over TLS on --port (self-signed, with plain HTTP beside it, unless --tls-cert); off: plain HTTP only',
+    default: 'on',
   },
   {
     flag: '--tls-cert',
@@ -174,10 +175,11 @@ export function loadTransportConfig(
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw bad(certFile === undefined ? 'tlsCert' : 'tlsKey', 'give --tls-cert and --tls-key together', '');
   }
-  // TLS is on when asked for or when a certificate is given. Plain HTTP stays the default until the
-  // clients can trust a self-signed certificate on first use (the CLI and SDK in Node refuse it,
-  // and browsers keep service workers off behind a certificate warning).
-  const tlsAsked = raw('tls') === undefined ? certFile !== undefined : onOff('tls');
+  // TLS is on unless turned off: with no certificate given, a self-signed one, and then the same
+  // port answers plain HTTP too (shared-port.ts), so the CLI, the SDK in Node and a browser on this
+  // machine (a secure context on http://localhost, service workers included) need not trust it,
+  // while `turns:` on the app port carries calls through networks that pass only TLS.
+  const tlsAsked = onOff('tls');
   if (tlsAsked) {
     out.tls = certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : {};
   } else {

@@ -247,8 +247,12 @@ export class Connection {
             this.#ctx.metrics.accepted.inc({ kind: frame.msg.kind });
             for (const d of new Set(r.recipients)) {
               this.#ctx.bus.publish(d, { type: 'mailbox' });
-              // A device with no live socket here gets a content-free wake-up (coalesced).
-              this.#ctx.push?.notify(d);
+              // A device with no live socket here gets a content-free wake-up (coalesced), or a
+              // ring / missed-call push when the sender hinted one.
+              this.#ctx.push?.notify(
+                d,
+                frame.msg.kind === 'application' ? (frame.msg.push ?? 'wake') : 'wake',
+              );
             }
           }
           this.#send({ t: 'ok', rid: frame.rid, msgId: r.msgId, seq: r.seq, epoch: r.epoch });
