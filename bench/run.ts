@@ -2,12 +2,18 @@
  * `npm run bench -- <name> [options]`. Benchmarks are not part of `npm test`: they take minutes
  * and their numbers only mean something on a quiet machine.
  */
+import { runCalls } from './calls.ts';
 import { runDelivery } from './delivery.ts';
 
 const benches: Record<string, { about: string; run: (args: string[]) => Promise<void> }> = {
   delivery: {
     about: 'server delivery latency and throughput over raw WebSocket (see bench/README.md)',
     run: runDelivery,
+  },
+  calls: {
+    about:
+      'call setup time (turns: relay and direct) in Chromium, TURN relay packets/s per core (see bench/README.md)',
+    run: runCalls,
   },
 };
 

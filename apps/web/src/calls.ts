@@ -9,7 +9,9 @@ import {
   browserMediaFactory,
   type ConnectionDetails,
   connectionDetails,
+  type IceUrlKind,
   iceServerSource,
+  restrictIceServers,
 } from '@kolokol/calls';
 import SFrameWorker from '@kolokol/calls/sframe-worker?worker';
 import { type Call, type CallRecord, ClientEvent, type KolokolClient } from '@kolokol/sdk';
@@ -26,7 +28,16 @@ export interface CallHost {
 /** What the test suite may reach in the page, only when localStorage `kolokol:test-hooks` is '1'. */
 export interface CallTestHooks {
   stats(): Promise<Record<string, unknown>[]>;
-  configure(o: { ringTimeoutMs?: number; connectTimeoutMs?: number }): void;
+  /**
+   * `iceOnly` keeps only the ICE server URLs of these kinds (from the next call on; null: all of
+   * them again), so an end-to-end test or benchmark can force one route, e.g. 'turns' for TURN over
+   * TLS on the app's own port, through the browser's real ICE agent. No user setting does this.
+   */
+  configure(o: {
+    ringTimeoutMs?: number;
+    connectTimeoutMs?: number;
+    iceOnly?: IceUrlKind | IceUrlKind[] | null;
+  }): void;
   state(): string | undefined;
 }
 
@@ -48,6 +59,8 @@ export class CallController {
   #previous: RTCStatsReport | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #screen: MediaStreamTrack | undefined;
+  /** Set only through the test hooks. */
+  #iceOnly: readonly IceUrlKind[] | undefined;
   readonly #off: (() => void)[] = [];
 
   constructor(host: CallHost) {
@@ -64,9 +77,13 @@ export class CallController {
 
   start(): void {
     const c = this.#client;
+    const iceServers = iceServerSource(() => c.turnServers());
     c.calls.configure({
       media: browserMediaFactory({
-        iceServers: iceServerSource(() => c.turnServers()),
+        iceServers: async () => {
+          const all = await iceServers();
+          return this.#iceOnly === undefined ? all : restrictIceServers(all, this.#iceOnly);
+        },
         getLocalStream: ({ video }) => this.#openLocal(video),
         createWorker: () => new SFrameWorker(),
         onRemoteTrack: ({ callId, track, streams }) => {
@@ -117,7 +134,11 @@ export class CallController {
           });
           return out;
         },
-        configure: (o) => c.calls.configure(o),
+        configure: ({ iceOnly, ...calls }) => {
+          if (iceOnly !== undefined)
+            this.#iceOnly = iceOnly === null ? undefined : Array.isArray(iceOnly) ? iceOnly : [iceOnly];
+          c.calls.configure(calls);
+        },
         state: () => this.call?.state,
       };
       (globalThis as { __kolokolCalls?: CallTestHooks }).__kolokolCalls = hooks;

@@ -45,3 +45,37 @@ export function iceServerSource(
     return inflight;
   };
 }
+
+/**
+ * What an ICE server URL asks for (RFC 7064/7065): `turns:` is TURN over TLS, `turn:` is TURN over
+ * UDP unless `?transport=tcp`, `stun:`/`stuns:` are STUN only.
+ */
+export type IceUrlKind = 'turns' | 'turn-udp' | 'turn-tcp' | 'stun';
+
+export function iceUrlKind(url: string): IceUrlKind | undefined {
+  const m = /^(turns|turn|stuns|stun):[^?]*(?:\?(.*))?$/i.exec(url.trim());
+  const scheme = m?.[1]?.toLowerCase();
+  if (scheme === undefined) return undefined;
+  if (scheme === 'turns') return 'turns';
+  if (scheme === 'stun' || scheme === 'stuns') return 'stun';
+  return /(?:^|&)transport=tcp(?:&|$)/i.test(m?.[2] ?? '') ? 'turn-tcp' : 'turn-udp';
+}
+
+/**
+ * The servers with only the URLs of the given kinds; servers left with none are dropped. Tests use
+ * it to force one route (e.g. only `turns:` on the app's port) through a real browser's ICE agent.
+ */
+export function restrictIceServers(
+  servers: readonly IceServerConfig[],
+  kinds: readonly IceUrlKind[],
+): IceServerConfig[] {
+  const out: IceServerConfig[] = [];
+  for (const s of servers) {
+    const urls = (typeof s.urls === 'string' ? [s.urls] : s.urls).filter((u) => {
+      const kind = iceUrlKind(u);
+      return kind !== undefined && kinds.includes(kind);
+    });
+    if (urls.length > 0) out.push({ ...s, urls });
+  }
+  return out;
+}

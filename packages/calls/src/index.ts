@@ -1,5 +1,12 @@
 export { BrowserMediaEngine, type BrowserMediaOptions, browserMediaFactory } from './engine.ts';
-export { type IceServerConfig, iceServerSource, TurnResponse } from './ice.ts';
+export {
+  type IceServerConfig,
+  type IceUrlKind,
+  iceServerSource,
+  iceUrlKind,
+  restrictIceServers,
+  TurnResponse,
+} from './ice.ts';
 export {
   clearPrefixLength,
   type Direction,
