@@ -34,6 +34,8 @@ export interface Relay {
   readonly config: Readonly<ResolvedRelayConfig>;
 }
 
+const LISTENER_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export function createRelay(input: RelayConfig): Relay {
   const config = resolveConfig(input);
   const server = new TurnServer(config);
@@ -121,7 +123,14 @@ export function createRelay(input: RelayConfig): Relay {
       const udpPort = config.udpPort;
       const tcpPort = config.tcpPort;
       if (udpPort !== false && udp === undefined) {
-        const socket = createSocket({ type: familyOf(config.host) === 6 ? 'udp6' : 'udp4' });
+        // Every client's packets share this one socket: a big receive buffer rides out the moments
+        // when the event loop is busy (the calls bench lost up to 9% to kernel drops at 16k pkt/s
+        // with the default). The kernel caps it at net.core.rmem_max.
+        const socket = createSocket({
+          type: familyOf(config.host) === 6 ? 'udp6' : 'udp4',
+          recvBufferSize: LISTENER_BUFFER_BYTES,
+          sendBufferSize: LISTENER_BUFFER_BYTES,
+        });
         socket.on('message', (msg, rinfo) => {
           const address = canonicalIp(rinfo.address);
           if (address === undefined) return;

@@ -233,6 +233,36 @@ describe('calls: 1:1 over MLS signalling', () => {
     assert.equal((await bob2.client.calls.history())[0]?.missed, true);
   });
 
+  it('glare: both call at once; the smaller call id survives on both sides and connects', async () => {
+    const alice = await user('ga');
+    const bob = await user('gb');
+    const conv = await alice.client.openDirect(bob.client.username);
+    await eventually(
+      async () => (await bob.client.conversations()).some((c) => c.id === conv.id),
+      'bob joined the conversation',
+    );
+    await alice.client.addContact(bob.client.username);
+    await bob.client.addContact(alice.client.username);
+    const [ca, cb] = await Promise.all([
+      alice.client.calls.start(conv.id, { video: false }),
+      bob.client.calls.start(conv.id, { video: false }),
+    ]);
+    const winner = ca.id < cb.id ? ca.id : cb.id;
+    const loser = winner === ca.id ? cb.id : ca.id;
+    const live = (d: Dev) => d.client.calls.active();
+    await eventually(
+      () =>
+        [alice, bob].every(
+          (d) => live(d).length === 1 && live(d)[0]?.id === winner && live(d)[0]?.state === 'connected',
+        ),
+      'one call, the same on both sides, connected',
+    );
+    for (const d of [alice, bob]) assert.equal(d.client.calls.get(loser)?.state ?? 'ended', 'ended');
+    await ca.hangup().catch(() => {});
+    await cb.hangup().catch(() => {});
+    for (const d of [alice, bob]) for (const c of live(d)) await c.hangup();
+  });
+
   it('hints the push of offline devices: the offer rings, the cancel makes it a missed call', async () => {
     // A transport that records the `push` hint of every frame alice's device sends.
     const hints: (string | undefined)[] = [];

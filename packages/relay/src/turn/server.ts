@@ -50,6 +50,7 @@ import { TokenBucket } from './token-bucket.ts';
 
 export const PERMISSION_LIFETIME_MS = 300_000;
 export const CHANNEL_LIFETIME_MS = 600_000;
+const RELAY_SOCKET_BUFFER_BYTES = 512 * 1024;
 
 /** One client 5-tuple: a UDP source address on the listener, or one TCP/TLS stream. */
 export interface ClientConnection {
@@ -706,8 +707,11 @@ export class TurnServer {
       if (evenPort && port % 2 === 1) continue;
       tried++;
       // IPv6 relay sockets are IPv6-only so that a mapped address can never reach IPv4 space.
+      // One peer's media per socket: a receive buffer of a few hundred packets covers a busy loop.
       const socket = createSocket(
-        this.relayFamily === 4 ? { type: 'udp4' } : { type: 'udp6', ipv6Only: true },
+        this.relayFamily === 4
+          ? { type: 'udp4', recvBufferSize: RELAY_SOCKET_BUFFER_BYTES }
+          : { type: 'udp6', ipv6Only: true, recvBufferSize: RELAY_SOCKET_BUFFER_BYTES },
       );
       try {
         await new Promise<void>((resolve, reject) => {

@@ -309,7 +309,25 @@ export class CallManager {
       await this.#step(next, { t: 'timeout' });
       return;
     }
-    if (this.active().some((c) => c !== next.call)) {
+    const others = this.active().filter((c) => c !== next.call);
+    const mine = others.length === 1 ? others[0] : undefined;
+    // Glare: both pressed call at once and each offer reached the other still ringing out. Both
+    // sides decide alike: the call with the smaller id survives. The side whose own call lost
+    // cancels it and takes the other one at once (its person already asked to talk); the side
+    // that won answers the losing offer busy, as for any second call, and keeps ringing.
+    const glare =
+      mine !== undefined &&
+      mine.state === 'ringing-out' &&
+      mine.conversationId === conversationId &&
+      mine.peerUserId === from.userId;
+    if (glare && env.callId < mine.id) {
+      const ours = this.#calls.get(mine.id);
+      if (ours !== undefined) await this.#step(ours, { t: 'hangup' });
+      this.#host.emitCall(CallEvent.CallIncoming, next.call);
+      await this.#step(next, { t: 'accept' });
+      return;
+    }
+    if (others.length > 0) {
       await this.#step(next, { t: 'busy' });
       return;
     }
