@@ -11,6 +11,11 @@ export const en = {
   'app.update': 'A new version is ready.',
   'app.reload': 'Reload',
   'app.alerts': 'Alerts',
+  'app.insecureContext':
+    'Kolokol keeps your keys with the browser’s cryptography, which works only over a secure connection: open this address with https://, or with http://localhost on the computer that runs the server.',
+  'app.unreadableStore':
+    'The keys saved in this browser cannot be read: the browser lost the key that protects them, or the data was changed. Start over on this device; your account goes on on your other devices.',
+  'app.startOver': 'Start over on this device',
   'app.storageError':
     'This browser does not let Kolokol keep its keys (IndexedDB is unavailable). Private windows often block it.',
 

@@ -1,4 +1,4 @@
-import type { IndexedDbStore, KolokolClient } from '@kolokol/sdk';
+import { type IndexedDbStore, type KolokolClient, SdkError } from '@kolokol/sdk';
 import { useCallback, useEffect, useState } from 'react';
 import { setLanguage, useT } from '../i18n/react.ts';
 import type { Prefs } from '../lib/local.ts';
@@ -10,7 +10,8 @@ import { Shell } from './Shell.tsx';
 
 type Boot =
   | { state: 'loading' }
-  | { state: 'error' }
+  /** insecure: no WebCrypto (plain http to another host); storage: no IndexedDB; unreadable: sealed records that do not open. */
+  | { state: 'error'; why: 'insecure' | 'storage' | 'unreadable'; store?: IndexedDbStore }
   | { state: 'onboard'; store: IndexedDbStore; info: ServerInfo | undefined }
   | { state: 'ready'; store: IndexedDbStore; messenger: Messenger };
 
@@ -31,14 +32,34 @@ export function App() {
   useEffect(() => {
     let live = true;
     (async () => {
+      // The store seals its records with WebCrypto, which browsers offer only in a secure context
+      // (https, or http on localhost): say so rather than fail obscurely.
+      if (!window.isSecureContext || globalThis.crypto?.subtle === undefined) {
+        if (live) setBoot({ state: 'error', why: 'insecure' });
+        return;
+      }
       let store: IndexedDbStore;
       try {
         store = await openStore();
       } catch {
-        if (live) setBoot({ state: 'error' });
+        if (live) setBoot({ state: 'error', why: 'storage' });
         return;
       }
-      const [client, info] = await Promise.all([openClient(store), fetchServerInfo(location.origin)]);
+      let client: KolokolClient | undefined;
+      let info: ServerInfo | undefined;
+      try {
+        [client, info] = await Promise.all([openClient(store), fetchServerInfo(location.origin)]);
+      } catch (e) {
+        // A sealed record that does not open: its key is gone or the data was changed. Nothing
+        // here can recover it; this device can start over (the account lives on other devices).
+        if (live)
+          setBoot({
+            state: 'error',
+            why: e instanceof SdkError && e.code === 'STORE' ? 'unreadable' : 'storage',
+            store,
+          });
+        return;
+      }
       if (!live) return;
       if (client === undefined) setBoot({ state: 'onboard', store, info });
       else await start(store, client, info);
@@ -63,7 +84,20 @@ export function App() {
     return (
       <div className="splash">
         <Logo />
-        <p role="alert">{t('app.storageError')}</p>
+        <p role="alert">
+          {t(
+            boot.why === 'insecure'
+              ? 'app.insecureContext'
+              : boot.why === 'unreadable'
+                ? 'app.unreadableStore'
+                : 'app.storageError',
+          )}
+        </p>
+        {boot.why === 'unreadable' && (
+          <button type="button" className="button primary" onClick={() => void wipeAndReload(boot.store)}>
+            {t('app.startOver')}
+          </button>
+        )}
       </div>
     );
   if (boot.state === 'onboard')
