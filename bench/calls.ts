@@ -31,16 +31,7 @@ import { turnCredentials } from '@kolokol/relay';
 import { spawnServer } from '@kolokol/testkit';
 import type { Browser, Page } from 'playwright-core';
 import { addContact, callBrowserArgs, callPerson, configureCalls, writeTone } from '../e2e/call-helpers.ts';
-import {
-  gone,
-  launchChromium,
-  message,
-  openChat,
-  type Person,
-  send,
-  startChat,
-  visible,
-} from '../e2e/helpers.ts';
+import { chatBetween, gone, launchChromium, openChat, type Person } from '../e2e/helpers.ts';
 import { TurnTestClient } from '../packages/relay/test/client.ts';
 import { TlsApi } from '../packages/server/test/tls-helpers.ts';
 import { ensureWebApp } from '../scripts/webapp.ts';
@@ -431,14 +422,7 @@ export async function runCalls(argv: string[]): Promise<void> {
       process.stderr.write(`calls bench: server ${server.url}, ${calls} calls per route\n  signing up...`);
       const alice = await callPerson(browser, server.url, 'alice', 'Alice');
       const bob = await callPerson(browser, server.url, 'bob', 'Bob');
-      await startChat(alice, 'bob');
-      await send(alice, 'bench');
-      await visible(
-        bob.page.getByRole('list', { name: 'Chats' }).getByRole('link').filter({ hasText: /alice/i }),
-        30_000,
-      );
-      await openChat(bob, /alice/i);
-      await visible(message(bob, 'bench'), 30_000);
+      await chatBetween(alice, bob, 'bench');
       process.stderr.write(' ok\n');
       // Strangers first: adding contacts is one-way in this UI and cannot be undone quietly.
       if (routes.includes('turns')) {

@@ -25,17 +25,7 @@ import {
   type ExpectedRoute,
   writeTone,
 } from './call-helpers.ts';
-import {
-  gone,
-  hasChromium,
-  launchChromium,
-  message,
-  openChat,
-  type Person,
-  send,
-  startChat,
-  visible,
-} from './helpers.ts';
+import { chatBetween, gone, hasChromium, launchChromium, openChat, type Person, visible } from './helpers.ts';
 
 const hasOwnAddress = Object.values(networkInterfaces()).some((list) =>
   (list ?? []).some((i) => !i.internal),
@@ -90,14 +80,7 @@ describe('call routes', { skip: !hasChromium && 'no /usr/bin/chromium', concurre
     const url = server.plainUrl ?? server.url;
     alice = await callPerson(browser, url, 'alice', 'Alice');
     bob = await callPerson(browser, url, 'bob', 'Bob');
-    await startChat(alice, 'bob');
-    await send(alice, 'Calls both ways?');
-    await visible(
-      bob.page.getByRole('list', { name: 'Chats' }).getByRole('link').filter({ hasText: /alice/i }),
-      30_000,
-    );
-    await openChat(bob, /alice/i);
-    await visible(message(bob, 'Calls both ways?'), 30_000);
+    await chatBetween(alice, bob, 'Calls both ways?');
   });
   after(async () => {
     await browser?.close();

@@ -22,6 +22,7 @@ import {
   writeTone,
 } from './call-helpers.ts';
 import {
+  chatBetween,
   gone,
   hasChromium,
   launchChromium,
@@ -30,7 +31,6 @@ import {
   type Person,
   send,
   shotBoth,
-  startChat,
   visible,
 } from './helpers.ts';
 
@@ -72,14 +72,7 @@ describe('calls', { skip: !hasChromium && 'no /usr/bin/chromium', concurrency: f
     browser = await launchChromium(callBrowserArgs(tone));
     alice = await person('alice', 'Alice');
     bob = await person('bob', 'Bob');
-    await startChat(alice, 'bob');
-    await send(alice, 'Can I call you?');
-    await visible(
-      bob.page.getByRole('list', { name: 'Chats' }).getByRole('link').filter({ hasText: /alice/i }),
-      30_000,
-    );
-    await openChat(bob, /alice/i);
-    await visible(message(bob, 'Can I call you?'), 30_000);
+    await chatBetween(alice, bob, 'Can I call you?');
   });
   after(async () => {
     await browser?.close();

@@ -131,6 +131,22 @@ export async function openChat(p: Person, title: string | RegExp): Promise<void>
   await visible(p.page.getByRole('log', { name: 'Messages' }));
 }
 
+/**
+ * `a` starts a 1:1 chat with `b` and says `text`; `b` sees the chat appear and opens it. Both end
+ * with the conversation on screen: the start of every two-person test.
+ */
+export async function chatBetween(a: Person, b: Person, text: string): Promise<void> {
+  await startChat(a, b.username);
+  await send(a, text);
+  const from = new RegExp(a.username, 'i');
+  await visible(
+    b.page.getByRole('list', { name: 'Chats' }).getByRole('link').filter({ hasText: from }),
+    30_000,
+  );
+  await openChat(b, from);
+  await visible(message(b, text), 30_000);
+}
+
 /** A screenshot of the current screen, in artifacts/screenshots/NAME.png. */
 export async function shot(page: Page, name: string): Promise<void> {
   mkdirSync(screenshotDir, { recursive: true });
