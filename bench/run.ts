@@ -3,6 +3,7 @@
  * and their numbers only mean something on a quiet machine.
  */
 import { runCalls } from './calls.ts';
+import { runCompare } from './compare/index.ts';
 import { runDelivery } from './delivery.ts';
 
 const benches: Record<string, { about: string; run: (args: string[]) => Promise<void> }> = {
@@ -14,6 +15,11 @@ const benches: Record<string, { about: string; run: (args: string[]) => Promise<
     about:
       'call setup time (turns: relay and direct) in Chromium, TURN relay packets/s per core (see bench/README.md)',
     run: runCalls,
+  },
+  compare: {
+    about:
+      'Kolokol vs ejabberd vs Prosody (and a Kolokol cluster): idle memory per connection, max rate at p99 <= 100 ms (see bench/README.md)',
+    run: runCompare,
   },
 };
 

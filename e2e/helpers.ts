@@ -19,9 +19,10 @@ if (!hasChromium) {
   );
 }
 
-export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+/** `executablePath`: another way to start Chromium (the censorship rig's network-namespace wrapper). */
+export function launchChromium(extraArgs: string[] = [], executablePath = CHROMIUM): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: [
       '--no-sandbox',
@@ -103,11 +104,19 @@ export async function signUp(
   return { username, context, page };
 }
 
-export async function startChat(p: Person, username: string): Promise<void> {
+/**
+ * `title`: what the chat is called once it opens, when that may differ from the username (the
+ * peer's display name, which replaces the username as soon as their profile is known).
+ */
+export async function startChat(
+  p: Person,
+  username: string,
+  title = new RegExp(username, 'i'),
+): Promise<void> {
   await p.page.getByRole('button', { name: 'New chat' }).click();
   await p.page.getByRole('dialog').getByLabel('Username').fill(username);
   await p.page.getByRole('button', { name: 'Start chat' }).click();
-  await visible(p.page.getByRole('region', { name: new RegExp(username, 'i') }), 30_000);
+  await visible(p.page.getByRole('region', { name: title }), 30_000);
   await visible(p.page.getByRole('log', { name: 'Messages' }));
 }
 

@@ -10,6 +10,7 @@ import { ClientEvent, KolokolClient, SdkError, type StoredMessage } from '@kolok
 import { SqliteStore } from '@kolokol/sdk/node';
 import { CliError, oneLine } from './errors.ts';
 import { dbPath, ensureHome, readCursor, resolveHome, writeCursor } from './home.ts';
+import { PROXY_DEFAULTS, parseHostPort, startProxy } from './proxy.ts';
 
 export interface Io {
   stdout(s: string): void;
@@ -34,6 +35,10 @@ Commands:
   devices | devices revoke ID                     this account's devices
   sessions | sessions revoke ID                   this account's login sessions
   safety-number NAME                              the number to compare with NAME in person
+  proxy --listen ADDR:PORT --upstream HOST:PORT [--proxy-protocol]
+        [--max-connections N] [--idle-timeout SECONDS]
+                                                  run a community proxy to a server's app port
+                                                  (raw TCP, no keys; runs until interrupted)
   help
 
 Options:
@@ -51,6 +56,11 @@ const options = {
   json: { type: 'boolean' },
   count: { type: 'string' },
   timeout: { type: 'string' },
+  listen: { type: 'string' },
+  upstream: { type: 'string' },
+  'proxy-protocol': { type: 'boolean' },
+  'max-connections': { type: 'string' },
+  'idle-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -64,6 +74,11 @@ type Values = {
   json?: boolean | undefined;
   count?: string | undefined;
   timeout?: string | undefined;
+  listen?: string | undefined;
+  upstream?: string | undefined;
+  'proxy-protocol'?: boolean | undefined;
+  'max-connections'?: string | undefined;
+  'idle-timeout'?: string | undefined;
   help?: boolean | undefined;
 };
 
@@ -84,6 +99,7 @@ const allowed: Record<string, readonly (keyof Values)[]> = {
   devices: ['json'],
   sessions: ['json'],
   'safety-number': [],
+  proxy: ['listen', 'upstream', 'proxy-protocol', 'max-connections', 'idle-timeout'],
   help: [],
 };
 
@@ -94,11 +110,11 @@ function positiveInt(name: string, text: string | undefined): number | undefined
   return Number(text);
 }
 
-function positiveSeconds(text: string | undefined): number | undefined {
+function positiveSeconds(text: string | undefined, name = 'timeout'): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0))
-    throw usage(`--timeout needs a positive number of seconds, got ${JSON.stringify(text)}`);
+    throw usage(`--${name} needs a positive number of seconds, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -687,7 +703,37 @@ async function cmdSafetyNumber(ctx: Ctx): Promise<void> {
   });
 }
 
+/** Runs the community proxy (proxy.ts) until SIGINT or SIGTERM; logs counters on stderr. */
+async function cmdProxy(ctx: Ctx): Promise<void> {
+  noMore(ctx.args, 0);
+  if (ctx.values.listen === undefined) throw usage('proxy needs --listen ADDR:PORT');
+  if (ctx.values.upstream === undefined) throw usage('proxy needs --upstream HOST:PORT');
+  const idle = positiveSeconds(ctx.values['idle-timeout'], 'idle-timeout');
+  const proxy = await startProxy({
+    listen: parseHostPort(ctx.values.listen, '--listen'),
+    upstream: parseHostPort(ctx.values.upstream, '--upstream'),
+    proxyProtocol: ctx.values['proxy-protocol'] === true,
+    maxConnections:
+      positiveInt('max-connections', ctx.values['max-connections']) ?? PROXY_DEFAULTS.maxConnections,
+    idleTimeoutMs: idle === undefined ? PROXY_DEFAULTS.idleTimeoutMs : idle * 1000,
+    connectTimeoutMs: PROXY_DEFAULTS.connectTimeoutMs,
+    statsIntervalMs: PROXY_DEFAULTS.statsIntervalMs,
+    log: (line) => ctx.io.stderr(`${line}\n`),
+  });
+  const { host, port } = proxy.address;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  ctx.io.stdout(`proxy listening on ${shown}:${port}, forwarding to ${ctx.values.upstream}\n`);
+  if (host !== '0.0.0.0' && host !== '::')
+    ctx.io.stdout(`share: kolokol://proxy?host=${encodeURIComponent(host)}&port=${port}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await proxy.close();
+}
+
 const commands: Record<string, (ctx: Ctx) => Promise<void>> = {
+  proxy: cmdProxy,
   register: cmdRegister,
   link: cmdLink,
   'link-code': cmdLinkCode,

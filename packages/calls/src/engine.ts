@@ -7,8 +7,9 @@
  *   (RTCRtpScriptTransform), keyed from the conversation's MLS epoch, re-keyed on every epoch;
  *   without RTCRtpScriptTransform it refuses to start rather than send media without end-to-end
  *   encryption;
- * - watches getStats: when inbound media stops growing for `stallMs` (3 s) it reports
- *   'disconnected', and the caller's SDK answers with an ICE restart.
+ * - watches getStats: when inbound media stops making progress for `stallMs` (3 s) it reports
+ *   'disconnected', and the caller's SDK answers with an ICE restart. Both sides of a restart
+ *   leave out TURN over UDP from then on (see `#avoidUdp`).
  * Candidates travel as bare candidate lines; with max-bundle every candidate belongs to the first
  * m-line, so the receiver adds them with sdpMLineIndex 0.
  */
@@ -16,7 +17,7 @@ import type { MlsSFrameEpoch } from '@kolokol/crypto';
 import type { MediaEngine, MediaEngineFactory, MediaEngineOptions, MediaState } from '@kolokol/sdk';
 import type { IceServerConfig } from './ice.ts';
 import type { WorkerMessage } from './sframe.ts';
-import { inboundBytes } from './stats.ts';
+import { type MediaProgress, mediaHealthy, mediaProgress } from './stats.ts';
 
 export interface BrowserMediaOptions {
   /** ICE servers, e.g. `iceServerSource(() => api.get('/v1/turn'))`. */
@@ -42,7 +43,8 @@ export class BrowserMediaEngine implements MediaEngine {
   #onCandidate: (c: string) => void = () => {};
   #onState: (s: MediaState) => void = () => {};
   #timer: ReturnType<typeof setInterval> | undefined;
-  #lastBytes = -1;
+  #last: MediaProgress | undefined;
+  #lastAt = 0;
   #lastGrowth = 0;
   #stalled = false;
   #closed = false;
@@ -116,12 +118,15 @@ export class BrowserMediaEngine implements MediaEngine {
     return this.pc.localDescription?.sdp ?? '';
   }
   async applyRemote(sdp: string, type: 'offer' | 'answer'): Promise<void> {
+    const current = this.pc.remoteDescription?.sdp;
+    if (type === 'offer' && current !== undefined && iceUfrag(current) !== iceUfrag(sdp)) this.#avoidUdp();
     await this.pc.setRemoteDescription({ type, sdp });
   }
   async addCandidate(candidate: string): Promise<void> {
     await this.pc.addIceCandidate({ candidate, sdpMLineIndex: 0 });
   }
   async restartIce(): Promise<string> {
+    this.#avoidUdp();
     this.pc.restartIce();
     await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
     return this.pc.localDescription?.sdp ?? '';
@@ -167,17 +172,45 @@ export class BrowserMediaEngine implements MediaEngine {
     }
   }
 
-  /** Media can stop while ICE still says connected (a censor throttling UDP): watch the bytes. */
+  /**
+   * An ICE restart (ours or the peer's) happens only when media stalled or the route broke. The
+   * censors of the brief starve UDP once a call is up (P4: a trickle after the first packets), and
+   * a restart that offers the same UDP relay again reconnects over the same starved flow (ICE's
+   * checks fit through the trickle). So from the first restart on, this call gathers only TURN over
+   * TCP and TLS, which such a censor leaves alone; a call that loses UDP for a network blip pays
+   * with a little latency, never with the call.
+   */
+  #avoidUdp(): void {
+    const config = this.pc.getConfiguration();
+    const servers = config.iceServers ?? [];
+    const kept = servers
+      .map((s) => ({ ...s, urls: (Array.isArray(s.urls) ? s.urls : [s.urls]).filter(streamTransport) }))
+      .filter((s) => s.urls.length > 0);
+    const count = (list: RTCIceServer[]) => list.reduce((n, s) => n + urlCount(s), 0);
+    // Nothing but UDP configured (a deployment without TCP/TLS relays): keep what there is.
+    if (kept.length === 0 || count(kept) === count(servers)) return;
+    this.pc.setConfiguration({ ...config, iceServers: kept });
+  }
+
+  /**
+   * Media can stop, or starve to a trickle, while ICE still says connected (a censor throttling
+   * UDP): watch what arrives (`mediaHealthy`), not just ICE's state.
+   */
   #watch(): void {
     if (this.#timer !== undefined) return;
     const stallMs = this.#o.stallMs ?? 3000;
     this.#lastGrowth = Date.now();
     this.#timer = setInterval(() => {
       void this.pc.getStats().then((report) => {
-        const bytes = inboundBytes(report);
+        const progress = mediaProgress(report);
         const now = Date.now();
-        if (bytes > this.#lastBytes) {
-          this.#lastBytes = bytes;
+        const healthy =
+          this.#last === undefined
+            ? progress.bytes > 0
+            : mediaHealthy(this.#last, progress, now - this.#lastAt);
+        this.#last = progress;
+        this.#lastAt = now;
+        if (healthy) {
           this.#lastGrowth = now;
           if (this.#stalled) {
             this.#stalled = false;
@@ -190,6 +223,20 @@ export class BrowserMediaEngine implements MediaEngine {
       });
     }, this.#o.statsIntervalMs ?? 1000);
   }
+}
+
+/** `turns:` and `turn:…?transport=tcp`: the relay routes a UDP-starving censor leaves alone. */
+function streamTransport(url: string): boolean {
+  return url.startsWith('turns:') || (url.startsWith('turn:') && /[?&]transport=tcp\b/i.test(url));
+}
+
+function urlCount(s: RTCIceServer): number {
+  return Array.isArray(s.urls) ? s.urls.length : 1;
+}
+
+/** The session's ICE username fragment: a new one in an offer means the peer restarted ICE. */
+function iceUfrag(sdp: string): string | undefined {
+  return /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1];
 }
 
 /** The factory to hand to `client.calls.configure({ media })`. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { connectionDetails, inboundBytes } from './stats.ts';
+import { connectionDetails, inboundBytes, mediaHealthy, mediaProgress } from './stats.ts';
 
 /** The shape Chromium reports for a call relayed over TURN/TLS (abridged to the fields we read). */
 function chromeRelayReport(t: number, bytes: number, sent: number) {
@@ -158,5 +158,54 @@ describe('connectionDetails', () => {
     assert.equal(d.route, 'unknown');
     assert.equal(d.bytesReceived, 0);
     assert.equal(d.protocol, undefined);
+  });
+});
+
+describe('mediaHealthy: the stall detector', () => {
+  const rtp = (kind: string, packets: number, extra: Record<string, number> = {}) => ({
+    id: `in-${kind}`,
+    type: 'inbound-rtp',
+    kind,
+    packetsReceived: packets,
+    bytesReceived: packets * 100,
+    ...extra,
+  });
+  const sample = (audio: number, video?: { packets: number; frames: number }) =>
+    mediaProgress([
+      rtp('audio', audio),
+      ...(video === undefined ? [] : [rtp('video', video.packets, { framesDecoded: video.frames })]),
+    ]);
+
+  it('audio at its usual 50 packets a second and decoded video are healthy', () => {
+    assert.equal(
+      mediaHealthy(
+        sample(100, { packets: 300, frames: 60 }),
+        sample(150, { packets: 400, frames: 90 }),
+        1000,
+      ),
+      true,
+    );
+  });
+  it('nothing arriving is a stall', () => {
+    assert.equal(mediaHealthy(sample(100), sample(100), 1000), false);
+  });
+  it('a trickle of audio (a throttled UDP flow) is a stall although bytes grow', () => {
+    assert.equal(mediaHealthy(sample(100), sample(103), 1000), false);
+  });
+  it('video packets that never make a frame (heavy loss) are a stall', () => {
+    assert.equal(
+      mediaHealthy(sample(100, { packets: 300, frames: 1 }), sample(150, { packets: 380, frames: 1 }), 1000),
+      false,
+    );
+  });
+  it('video that stopped (camera off, no packets) is not a stall while audio flows', () => {
+    assert.equal(
+      mediaHealthy(
+        sample(100, { packets: 300, frames: 60 }),
+        sample(150, { packets: 300, frames: 60 }),
+        1000,
+      ),
+      true,
+    );
   });
 });

@@ -173,3 +173,50 @@ export function inboundBytes(stats: StatsInput): number {
     .filter((e) => e.type === 'inbound-rtp')
     .reduce((a, e) => a + (num(e.bytesReceived) ?? 0), 0);
 }
+
+/** What the stall detector reads from one getStats report (see `mediaHealthy`). */
+export interface MediaProgress {
+  bytes: number;
+  audioPackets?: number;
+  videoPackets?: number;
+  videoFrames?: number;
+}
+
+export function mediaProgress(stats: StatsInput): MediaProgress {
+  const all = entries(stats);
+  const rtp = (kind: string) => all.find((e) => e.type === 'inbound-rtp' && e.kind === kind);
+  const audio = rtp('audio');
+  const video = rtp('video');
+  const out: MediaProgress = { bytes: inboundBytes(stats) };
+  const audioPackets = num(audio?.packetsReceived);
+  if (audioPackets !== undefined) out.audioPackets = audioPackets;
+  const videoPackets = num(video?.packetsReceived);
+  if (videoPackets !== undefined) out.videoPackets = videoPackets;
+  const videoFrames = num(video?.framesDecoded);
+  if (videoFrames !== undefined) out.videoFrames = videoFrames;
+  return out;
+}
+
+/**
+ * Opus sends 50 packets a second, silence and a muted microphone included (no DTX): far fewer
+ * than this many arriving means the route is starving, not that the peer went quiet.
+ */
+export const MIN_AUDIO_PACKETS_PER_SECOND = 15;
+
+/**
+ * Whether media made real progress between two samples `ms` apart. Bytes growing is not enough:
+ * a censor that throttles UDP after the first packets lets a trickle through, so bytes grow while
+ * audio arrives at a few packets a second and video packets arrive without a frame ever being
+ * whole. Video that simply stopped (camera off) sends no packets and is not a stall.
+ */
+export function mediaHealthy(prev: MediaProgress, cur: MediaProgress, ms: number): boolean {
+  if (cur.bytes <= prev.bytes) return false;
+  if (ms <= 0) return true;
+  if (cur.audioPackets !== undefined && prev.audioPackets !== undefined) {
+    const perSecond = ((cur.audioPackets - prev.audioPackets) * 1000) / ms;
+    if (perSecond < MIN_AUDIO_PACKETS_PER_SECOND) return false;
+  }
+  const videoArrives = (cur.videoPackets ?? 0) > (prev.videoPackets ?? 0);
+  const framesDecoded = (cur.videoFrames ?? 0) > (prev.videoFrames ?? 0);
+  return !(videoArrives && !framesDecoded);
+}

@@ -20,6 +20,10 @@ export const ErrorCode = {
   NoKeyPackage: 'NO_KEY_PACKAGE',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
   RateLimited: 'RATE_LIMITED',
+  /** The account is suspended (details: reason, suspendedAt, appeal); only POST /v1/appeals still works. */
+  Suspended: 'SUSPENDED',
+  /** A report whose message franking does not verify: not sent by that account, or altered. */
+  ReportUnverified: 'REPORT_UNVERIFIED',
   LinkExpired: 'LINK_EXPIRED',
   UnsupportedVersion: 'UNSUPPORTED_VERSION',
   Unavailable: 'UNAVAILABLE',
@@ -47,6 +51,8 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   NO_KEY_PACKAGE: 404,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  SUSPENDED: 403,
+  REPORT_UNVERIFIED: 422,
   LINK_EXPIRED: 410,
   UNSUPPORTED_VERSION: 426,
   UNAVAILABLE: 503,

@@ -158,6 +158,8 @@ export const GroupResponse = z.object({
   groupId: GroupId,
   epoch: z.number().int().nonnegative(),
   members: z.array(GroupMember),
+  /** When the server created the group (a joiner's safety overview shows its age). */
+  createdAt: Millis.optional(),
 });
 export type GroupResponse = z.infer<typeof GroupResponse>;
 
@@ -240,6 +242,8 @@ export const ServerInfo = z.object({
   protocol: z.number().int(),
   registration: z.enum(['open', 'invite']),
   maxAttachmentBytes: z.number().int(),
+  /** Other URLs (origins) of this same server, for clients to fall back to (fronts). */
+  fronts: z.array(z.string().max(512)).max(32).optional(),
 });
 export type ServerInfo = z.infer<typeof ServerInfo>;
 

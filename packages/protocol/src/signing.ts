@@ -45,3 +45,26 @@ export function deviceCertTbs(deviceId: string, deviceKey: Uint8Array, issuedAt:
 export function loginTbs(deviceId: string, challenge: Uint8Array): Uint8Array {
   return concat(lp(enc.encode(LOGIN_CONTEXT)), lp(enc.encode(deviceId)), lp(challenge));
 }
+
+export const FRANKING_CONTEXT = 'kolokol/franking/v1';
+
+/**
+ * What the server MACs to bind a message's franking commitment to who sent it, where and when
+ * (see moderation.ts): its own key, so that a report can prove the server delivered exactly this.
+ */
+export function frankingTagTbs(
+  commitment: Uint8Array,
+  senderUserId: string,
+  groupId: string,
+  msgId: string,
+  receivedAt: number,
+): Uint8Array {
+  return concat(
+    lp(enc.encode(FRANKING_CONTEXT)),
+    lp(commitment),
+    lp(enc.encode(senderUserId)),
+    lp(enc.encode(groupId)),
+    lp(enc.encode(msgId)),
+    u64(receivedAt),
+  );
+}

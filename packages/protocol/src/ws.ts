@@ -12,6 +12,7 @@ import { b64 } from './bytes.ts';
 import { type ErrorCode, errorCodes } from './errors.ts';
 import { DeviceId, GroupId, MessageId, Millis, SessionId, UserId } from './ids.ts';
 import { Limits } from './limits.ts';
+import { Franking, FrankingBytes, Notice } from './moderation.ts';
 
 const Rid = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const Body = b64(1, Limits.maxMessageBytes);
@@ -49,6 +50,12 @@ export const OutgoingMessage = z.object({
    * size anyway); it never learns more.
    */
   push: z.enum(['call', 'missed-call']).optional(),
+  /**
+   * Durable application messages only: the franking commitment `cf` (moderation.ts). The server
+   * binds it to the sender, group, msgId and time and delivers it with the item, so that a
+   * recipient can later prove in a report that this account sent these bytes.
+   */
+  franking: FrankingBytes.optional(),
 });
 export type OutgoingMessage = z.input<typeof OutgoingMessage>;
 
@@ -82,6 +89,8 @@ export const MailboxItem = z.object({
   body: z.string(),
   sender: MemberRef,
   sentAt: Millis,
+  /** Franked application messages: the sender's commitment and the server's tag over it. */
+  franking: Franking.optional(),
 });
 export type MailboxItem = z.infer<typeof MailboxItem>;
 
@@ -102,6 +111,8 @@ export const ServerEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('device-revoked'), userId: UserId, deviceId: DeviceId }),
   /** Sent to the connected devices that shared a group with an account when it was deleted. */
   z.object({ type: z.literal('account-deleted'), userId: UserId }),
+  /** An operator's warning, suspension or lifting of it (also kept for GET /v1/notices). */
+  z.object({ type: z.literal('notice'), notice: Notice }),
 ]);
 export type ServerEvent = z.infer<typeof ServerEvent>;
 

@@ -40,15 +40,19 @@ import {
   USERNAME_RE,
   type UserEntry,
 } from '@kolokol/protocol';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { decryptAttachment, encryptAttachment } from './attachments.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { pushHintOf } from './calls/machine.ts';
 import { CallEvent, type CallEvents, CallManager } from './calls/manager.ts';
 import { Connection, type ConnectionState, type OkFrame, type PushFrame } from './connection.ts';
+import { ConsentEvent, type ConsentEvents, ConsentManager } from './consent/manager.ts';
 import {
   type AttachmentRef,
   bodyOf,
+  type ConsentEnvelope,
   decodeEnvelope,
   Emoji,
   type Envelope,
@@ -59,9 +63,16 @@ import {
 } from './envelope.ts';
 import { SdkError } from './errors.ts';
 import { TypedEmitter } from './events.ts';
+import { checkFranking, frankEnvelope } from './franking.ts';
 import { forbiddenMembershipChange, isAdmin, type MembershipChange, withAdmin } from './groups.ts';
 import { HttpApi } from './http.ts';
 import { decodeLinkBundle, encodeLinkBundle, formatLinkCode, LINK_AAD, parseLinkCode } from './link.ts';
+import {
+  ClientModeration,
+  ModerationEvent,
+  type ModerationEvents,
+  type ReportOptions,
+} from './moderation.ts';
 import {
   type AccountRecord,
   type ContactRecord,
@@ -143,10 +154,14 @@ export const ClientEvent = {
   Error: 'error',
   /** Calls (see calls/manager.ts): CallIncoming, CallUpdated, CallEnded. */
   ...CallEvent,
+  /** Consent (see consent/manager.ts): ConsentRequest, ConsentResolved, CallRequest, ConsentRules, ReportRequested. */
+  ...ConsentEvent,
+  /** Server notices (see moderation.ts): Notice, Suspended. */
+  ...ModerationEvent,
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 
-export interface ClientEvents extends CallEvents {
+export interface ClientEvents extends CallEvents, ConsentEvents, ModerationEvents {
   message: [StoredMessage];
   conversation: [Conversation];
   connection: [ConnectionState];
@@ -241,6 +256,9 @@ const hintKey = (groupId: string) => `conversation-hint:${groupId}`;
 const leavingKey = (groupId: string) => `leaving:${groupId}`;
 const Leaving = z.array(z.string()).max(1000);
 const seenKey = (deviceId: string, msgId: string) => `${deviceId}:${msgId}`;
+/** Set while our consent rules changed here and have not been queued to our other devices. */
+const CONSENT_UNSYNCED = 'consent:unsynced';
+const SELF_GROUP_INFO = new TextEncoder().encode('kolokol/self-group/v1');
 
 interface Internals {
   store: Store;
@@ -258,6 +276,9 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   readonly server: string;
   /** 1:1 calls; signalling rides this client's conversations (calls/manager.ts). */
   readonly calls: CallManager;
+  /** Who may reach us, and the requests of those who may not yet (consent/manager.ts). */
+  readonly consent: ConsentManager;
+  readonly #moderation: ClientModeration;
 
   readonly #store: Store;
   readonly #account: AccountRecord;
@@ -266,6 +287,12 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   readonly #conn: Connection;
   readonly #kpTarget: number;
   readonly #kpLow: number;
+  /**
+   * The self group: an MLS group of this account's devices only, carrying what they share
+   * (consent rules). Its id is derived from the identity key, so every device of the account
+   * knows it and two devices creating it at once collide on the server instead of making two.
+   */
+  readonly #selfGroupId: string;
   readonly #groups = new Map<string, Group>();
   readonly #locks = new KeyedMutex();
   readonly #inbound = new SerialQueue();
@@ -311,6 +338,27 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       directory,
     };
     this.#api = new HttpApi(i.account.server, i.transport.fetch, (refresh) => this.#token(refresh));
+    this.#selfGroupId = toB64(hkdf(sha256, i.account.identity.privateKey, undefined, SELF_GROUP_INFO, 18));
+    this.consent = new ConsentManager({
+      userId: this.userId,
+      store: this.#store,
+      sendToSelf: async (e) => this.#sendToSelf(e),
+      resolveConversation: (id, action) => this.#resolveRequest(id, action),
+      block: (userId) => this.block(userId),
+      usernameOf: (userId) => this.#usernameOf(userId),
+      displayNameOf: async (userId) => (await this.#store.getProfile(userId))?.displayName,
+      accountCreatedAt: async (userId) => (await this.#api.userById(userId)).createdAt,
+      groupCreatedAt: async (groupId) => (await this.#api.group(groupId)).createdAt,
+      emit: (event, ...args) =>
+        this.emit<keyof ConsentEvents>(event, ...(args as ConsentEvents[keyof ConsentEvents])),
+      reportError: (e) => this.emit(ClientEvent.Error, e),
+    });
+    this.#moderation = new ClientModeration({
+      api: this.#api,
+      store: this.#store,
+      emit: (event, ...args) =>
+        this.emit<keyof ModerationEvents>(event, ...(args as ModerationEvents[keyof ModerationEvents])),
+    });
     this.calls = new CallManager({
       userId: this.userId,
       deviceId: this.deviceId,
@@ -323,6 +371,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         this.emit<keyof CallEvents>(event, ...(args as CallEvents[keyof CallEvents])),
       emitMessage: (m) => this.emit(ClientEvent.Message, m),
       reportError: (e) => this.emit(ClientEvent.Error, e),
+      admitCall: (o) => this.consent.admitCall(o),
+      icePolicy: (userId) => this.consent.icePolicy(userId),
     });
     this.#conn = new Connection(
       i.account.server,
@@ -522,9 +572,14 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   // ---------------------------------------------------------------------------------------------
   // Conversations
 
-  /** Without hidden ones (started by blocked users), most recently changed first. */
+  /**
+   * Without hidden ones (started by blocked users, declined, the self group) and without requests
+   * (`consent.requests()`), most recently changed first.
+   */
   async conversations(): Promise<Conversation[]> {
-    const all = (await this.#store.listConversations()).filter((c) => c.hidden !== true);
+    const all = (await this.#store.listConversations()).filter(
+      (c) => c.hidden !== true && c.request === undefined,
+    );
     const views = await Promise.all(all.map((c) => this.#view(c)));
     const at = (c: Conversation) => Math.max(c.updatedAt, c.lastMessage?.at ?? 0);
     return views.sort((a, b) => at(b) - at(a));
@@ -585,8 +640,18 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     if (peer.userId === this.userId)
       throw new SdkError('INVALID_ARGUMENT', 'cannot open a direct chat with yourself');
     const existing = (await this.#store.listConversations()).find(
-      (c) => c.kind === 'direct' && !c.left && c.peer?.userId === peer.userId,
+      (c) =>
+        c.kind === 'direct' &&
+        !c.left &&
+        c.peer?.userId === peer.userId &&
+        c.request?.state !== 'refused' &&
+        c.id !== this.#selfGroupId,
     );
+    if (existing?.request !== undefined) {
+      // Opening a chat with someone whose request waits is answering it.
+      await this.consent.accept(existing.id);
+      return this.#view((await this.#store.getConversation(existing.id)) ?? existing);
+    }
     if (existing !== undefined) return this.#view(existing);
     return this.#createConversation('direct', '', [peer]);
   }
@@ -684,6 +749,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
 
   async sendText(conversationId: string, text: string, opts?: { replyTo?: string }): Promise<StoredMessage> {
     const replyTo = opts?.replyTo;
+    await this.#acceptOnReply(conversationId);
     if (replyTo !== undefined && (await this.#store.getMessageById(conversationId, replyTo)) === undefined)
       throw new SdkError('NOT_FOUND_LOCAL', `no message ${replyTo} to reply to`);
     const result = await this.#enqueueEnvelope(conversationId, {
@@ -709,6 +775,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       | { onProgress?: (sent: number, total: number) => void; signal?: AbortSignal },
   ): Promise<StoredMessage> {
     await this.#liveConversation(conversationId);
+    await this.#acceptOnReply(conversationId);
     const o = typeof opts === 'function' ? { onProgress: opts } : (opts ?? {});
     const ref = await this.#uploadEncrypted(file, o);
     if (o.signal?.aborted === true) throw new SdkError('ABORTED', 'upload cancelled');
@@ -776,7 +843,13 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       const state = await this.#store.getConversationState(conv.id);
       const recent = await this.#store.listMessages(conv.id, { limit: RECEIPT_SCAN });
       const newest = recent.findLast((m) => !m.outgoing && m.body.type !== 'system');
-      if (settings.readReceipts && newest !== undefined && newest.id !== state.readReceiptFor && !conv.left)
+      if (
+        settings.readReceipts &&
+        newest !== undefined &&
+        newest.id !== state.readReceiptFor &&
+        !conv.left &&
+        conv.request === undefined
+      )
         receiptFor = newest.id;
       await this.#store.atomic((w) =>
         w.putConversationState(conv.id, {
@@ -855,7 +928,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     await this.#store.atomic((w) => w.putProfile(record));
     this.emit(ClientEvent.Profile, profileOf(record));
     for (const c of await this.#store.listConversations()) {
-      if (!c.left && c.hidden !== true) this.#spawn(() => this.#shareProfile(c.id, true));
+      if (!c.left && c.hidden !== true && c.request === undefined)
+        this.#spawn(() => this.#shareProfile(c.id, true));
     }
   }
 
@@ -1021,6 +1095,20 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     await this.#api.deletePushSubscription();
   }
 
+  /**
+   * Reports messages of one account to the server's operator with their franking (franking.ts),
+   * which lets the server check that the account really sent them; their plaintext goes to the
+   * operator. Messages that arrived without valid franking cannot be reported (INVALID_ARGUMENT).
+   */
+  report(o: ReportOptions): Promise<{ reportId: string; reportedUserId: string }> {
+    return this.#moderation.report(o);
+  }
+
+  /** Appeals this account's suspension (works while suspended, with the session it holds). */
+  appeal(text: string): Promise<{ appealId: string }> {
+    return this.#moderation.appeal(text);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Helpers of the features above
 
@@ -1078,6 +1166,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   }
 
   #emitConversation(rec: ConversationRecord): void {
+    // Hidden ones and requests are not the app's to show (requests come as ConsentRequest).
+    if (rec.hidden === true || rec.request !== undefined) return;
     this.#view(rec).then(
       (v) => this.emit(ClientEvent.Conversation, v),
       (e: unknown) => this.emit(ClientEvent.Error, SdkError.from(e, 'STORE')),
@@ -1090,7 +1180,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     if (rec === undefined && !always) return;
     const p = rec ?? { updatedAt: 0 };
     const conv = await this.#store.getConversation(conversationId);
-    if (conv === undefined || conv.left) return;
+    // Nothing about us goes to a stranger before the user accepted them.
+    if (conv === undefined || conv.left || conv.hidden === true || conv.request !== undefined) return;
     await this.#enqueueEnvelope(conversationId, {
       v: 1,
       type: 'profile',
@@ -1217,6 +1308,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     }
     if (env?.type !== 'typing' || item.sender.userId === this.userId) return;
     if (await this.#store.isBlocked(item.sender.userId)) return;
+    if ((await this.#store.getConversation(item.groupId))?.request !== undefined) return;
     if (!(await this.#store.getSettings()).typingIndicators) return;
     this.emit(ClientEvent.Typing, {
       conversationId: item.groupId,
@@ -1265,7 +1357,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   async #insertSystem(event: SystemEvent, userId: string): Promise<string[]> {
     const ids: string[] = [];
     for (const c of await this.#store.listConversations()) {
-      if (c.hidden === true || !c.members.some((m) => m.userId === userId)) continue;
+      if (c.hidden === true || c.request !== undefined || !c.members.some((m) => m.userId === userId))
+        continue;
       const message = await this.#locks.with(stateLock(c.id), async () => {
         const conv = (await this.#store.getConversation(c.id)) ?? c;
         const now = Date.now();
@@ -1288,6 +1381,135 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       this.emit(ClientEvent.Message, message);
     }
     return ids;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Consent: the self group and requests (the rules and their API are in consent/)
+
+  /** Writing in a request (text, attachment) answers it: accepted. */
+  async #acceptOnReply(conversationId: string): Promise<void> {
+    const conv = await this.#store.getConversation(conversationId);
+    if (conv?.request !== undefined && conv.request.state !== 'refused')
+      await this.consent.accept(conversationId);
+  }
+
+  /** What the rules decided at a pending conversation's first meta, on the MLS side (stored already). */
+  #afterDecision(groupId: string, d: 'allow' | 'request' | 'leave' | 'drop' | 'keep'): void {
+    switch (d) {
+      case 'allow':
+        this.#spawn(() => this.#shareProfile(groupId));
+        return;
+      case 'request':
+        this.consent.announce(groupId);
+        return;
+      case 'leave':
+        this.#spawn(() => this.leave(groupId));
+        return;
+      case 'drop':
+        this.#spawn(() => this.#markLeft(groupId));
+        return;
+      case 'keep':
+        return;
+    }
+  }
+
+  /**
+   * Accept shows the conversation and what it holds, shares our profile and brings in our devices
+   * that are not in it yet. Decline hides it: a 1:1 one is dropped without a word to its sender, a
+   * group is left (its members see that). False when there was no such request here.
+   */
+  async #resolveRequest(conversationId: string, action: 'accept' | 'decline'): Promise<boolean> {
+    const r = await this.#locks.with(stateLock(conversationId), async () => {
+      const conv = await this.#store.getConversation(conversationId);
+      if (conv?.request === undefined || conv.left) return undefined;
+      const { request: _r, hidden: _h, ...rest } = conv;
+      const next: ConversationRecord =
+        action === 'accept'
+          ? { ...rest, updatedAt: Date.now() }
+          : { ...conv, hidden: true, request: { ...conv.request, state: 'refused' } };
+      await this.#store.atomic((w) => w.putConversation(next));
+      return { before: conv, next };
+    });
+    if (r === undefined) return false;
+    if (action === 'accept') {
+      this.#emitConversation(r.next);
+      this.#spawn(() => this.#shareProfile(conversationId));
+      this.#spawn(async () => {
+        if (await this.#commitAdd(conversationId, [this.userId], false)) await this.#sendMeta(conversationId);
+      });
+    } else if (r.before.kind === 'group' || new Set(r.before.members.map((m) => m.userId)).size > 2) {
+      this.#spawn(() => this.leave(conversationId));
+    } else {
+      this.#spawn(() => this.#markLeft(conversationId));
+    }
+    return true;
+  }
+
+  /**
+   * Queues a consent envelope to our other devices (in the background: the rules are already in
+   * force here). Until the self group exists on this device, rules wait under CONSENT_UNSYNCED.
+   */
+  async #sendToSelf(env: ConsentEnvelope): Promise<void> {
+    if (env.rules !== undefined) await this.#store.setKv(CONSENT_UNSYNCED, true);
+    this.#spawn(async () => {
+      if ((await this.#group(this.#selfGroupId)) === undefined) return;
+      await this.#enqueueEnvelope(this.#selfGroupId, env);
+      if (env.rules !== undefined && (await this.consent.rules()).updatedAt <= env.rules.updatedAt)
+        await this.#store.atomic((w) => w.deleteKv(CONSENT_UNSYNCED));
+    });
+  }
+
+  async #sendConsentSnapshot(): Promise<void> {
+    const env = await this.consent.snapshot();
+    if (env !== undefined) await this.#enqueueEnvelope(this.#selfGroupId, env);
+  }
+
+  async #flushUnsyncedConsent(): Promise<void> {
+    if ((await this.#store.getKv(CONSENT_UNSYNCED)) !== true) return;
+    if ((await this.#group(this.#selfGroupId)) === undefined) return;
+    await this.#sendConsentSnapshot();
+    await this.#store.atomic((w) => w.deleteKv(CONSENT_UNSYNCED));
+  }
+
+  /**
+   * Once caught up on each connection: makes the self group when no device of ours has (the
+   * server refuses a second one with GROUP_EXISTS: then a device of ours that is in it adds this
+   * one, like any group), and sends rules changed while it could not.
+   */
+  async #setUpSelfGroup(): Promise<void> {
+    if (!this.#caughtUp) await new Promise<void>((resolve) => this.#syncWaiters.push(resolve));
+    if (this.#closed) return;
+    const id = this.#selfGroupId;
+    if ((await this.#group(id)) === undefined) {
+      try {
+        await this.#api.createGroup(id);
+      } catch (e) {
+        if (SdkError.from(e).code === 'GROUP_EXISTS') return;
+        throw e;
+      }
+      const group = await createGroup(this.#ctx, id);
+      const now = Date.now();
+      const conv: ConversationRecord = {
+        id,
+        kind: 'group',
+        title: '',
+        members: [{ userId: this.userId, username: this.username }],
+        admins: [],
+        createdAt: now,
+        updatedAt: now,
+        left: false,
+        lastSeq: 0,
+        hidden: true,
+      };
+      let effect: PendingEffect = () => {};
+      await this.#store.atomic((w) => {
+        effect = this.#putGroup(w, group);
+        w.putConversation(conv);
+      });
+      effect();
+      await this.#commitAdd(id, [this.userId], false);
+    }
+    await this.#flushUnsyncedConsent();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1315,7 +1537,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         verified: p.verified,
       })),
       conversations: convs
-        .filter((c) => !c.left)
+        // A request is decided by each device under the (shared) rules, not taken on a hint.
+        .filter((c) => !c.left && c.request === undefined)
         .map((c) => ({ id: c.id, kind: c.kind, title: c.title, admins: c.admins })),
     });
     const res = await this.#api.createLink(toB64(seal(secret, bundle, LINK_AAD)));
@@ -1812,9 +2035,14 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     for (let attempt = 0; attempt < 9 && !this.#closed; attempt++) {
       let missing = 0;
       for (const conv of await this.#store.listConversations()) {
-        if (conv.left) continue;
+        // A request is not ours to bring other devices into until it is accepted (#resolveRequest).
+        if (conv.left || conv.request !== undefined) continue;
         try {
-          if (await this.#commitAdd(conv.id, [this.userId], false)) await this.#sendMeta(conv.id);
+          if (await this.#commitAdd(conv.id, [this.userId], false)) {
+            await this.#sendMeta(conv.id);
+            // The new device starts from the defaults: it gets our rules at once.
+            if (conv.id === this.#selfGroupId) await this.#sendConsentSnapshot();
+          }
         } catch (e) {
           this.emit(ClientEvent.Error, SdkError.from(e));
         }
@@ -1953,7 +2181,9 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
           const group = await this.#group(groupId);
           if (group === undefined)
             return park(new SdkError('NOT_GROUP_MEMBER', 'this device is not in the group'));
-          const r = await encryptMessage(this.#ctx, group, encodeEnvelope(envelope));
+          // A fresh franking key per encryption: the commitment always matches the body sent with it.
+          const franked = frankEnvelope(envelope);
+          const r = await encryptMessage(this.#ctx, group, franked.plaintext);
           if (!r.ok) return drop(new SdkError('CRYPTO', r.error.message, { cause: r.error }));
           this.#ephemeralCount.delete(groupId);
           // The advanced sender ratchet is stored before the ciphertext leaves: a crash must never
@@ -1969,6 +2199,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
             kind: 'application',
             epoch: group.epoch,
             body: toB64(r.value.message),
+            franking: franked.cf,
           };
           const push = pushHintOf(envelope);
           if (push !== undefined) msg.push = push;
@@ -2063,6 +2294,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     this.#spawn(() => this.#topUpKeyPackages());
     this.#spawn(() => this.#reconcileOwnDevices());
     this.#spawn(() => this.#expirePending());
+    this.#spawn(() => this.#setUpSelfGroup());
+    this.#spawn(() => this.#moderation.fetchNotices());
   }
 
   /**
@@ -2081,6 +2314,12 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       if (conv.left) continue;
       const g = await this.#group(conv.id);
       if (g === undefined) continue;
+      if (conv.request !== undefined) {
+        // Revoked devices still go; new ones wait until the request is accepted.
+        for (const m of g.members())
+          if (m.userId === this.userId && !active.has(m.deviceId)) revoked.add(m.deviceId);
+        continue;
+      }
       const present = new Set(
         g
           .members()
@@ -2098,6 +2337,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
 
   #onFatal(e: SdkError): void {
     this.emit(ClientEvent.Error, e);
+    if (e.code === 'SUSPENDED') this.#moderation.onSuspendedError(e);
     if (e.code === 'DEVICE_REVOKED')
       this.emit(ClientEvent.DeviceRevoked, { userId: this.userId, deviceId: this.deviceId });
     for (const w of this.#syncWaiters) w();
@@ -2156,6 +2396,9 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         this.emit(ClientEvent.DeviceRevoked, { userId: ev.userId, deviceId: ev.deviceId });
         if (ev.deviceId === this.deviceId) return; // the connection's fatal path stops us
         this.#spawn(() => this.#removeDeviceEverywhere(ev.deviceId));
+        return;
+      case 'notice':
+        this.#spawn(() => this.#moderation.onNotice(ev.notice));
         return;
       case 'account-deleted': {
         const userId = ev.userId;
@@ -2425,6 +2668,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     sender: { userId: string; deviceId: string },
   ): Promise<void> {
     const decoded = decodeEnvelope(plaintext);
+    const franking = checkFranking(item, plaintext);
     const effects: PendingEffect[] = [];
     let message: StoredMessage | undefined;
     let nextConv: ConversationRecord | undefined;
@@ -2433,17 +2677,27 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     let refused: SdkError | undefined;
     let effect: Effect | undefined;
     let state: ConversationStateRecord | undefined;
+    /** A message of a request: stored for when it is accepted, not shown (no event, no receipt). */
+    let quiet = false;
+    /** We answered a request from another device of ours by writing in it. */
+    let acceptedByUs = false;
+    let decided: 'allow' | 'request' | 'leave' | 'drop' | 'keep' | undefined;
+    let consentSync: ConsentEnvelope | undefined;
     const own = sender.userId === this.userId;
     // A blocked user's words are dropped; group bookkeeping (meta, leave) still applies.
     const blocked = !own && (await this.#store.isBlocked(sender.userId));
     const release = await this.#locks.lock(stateLock(item.groupId));
     try {
       const conv = await this.#store.getConversation(item.groupId);
+      const req = conv?.request;
       if (decoded.ok) {
         const env = decoded.envelope;
         const body = bodyOf(env);
         if (body !== undefined) {
-          if (!blocked) {
+          acceptedByUs = own && req !== undefined && req.state !== 'refused';
+          quiet = req !== undefined && !acceptedByUs;
+          // A refused conversation keeps nothing of what its stranger writes.
+          if (!blocked && !(req?.state === 'refused' && !own)) {
             message = {
               id: item.msgId,
               conversationId: item.groupId,
@@ -2460,13 +2714,23 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
               reactions: {},
               ...(own ? { status: 'sent' as const } : {}),
               ...(env.type === 'text' && env.replyTo !== undefined ? { replyTo: env.replyTo } : {}),
+              ...(franking === undefined ? {} : { franking }),
             };
             const prev = await this.#store.getConversationState(item.groupId);
             // Replying from another of our devices means we read the conversation there.
             state = withLastMessage({ ...prev, unread: own ? 0 : prev.unread + 1 }, message);
           }
-          if (conv !== undefined)
-            nextConv = { ...conv, lastSeq: Math.max(conv.lastSeq, item.seq), updatedAt: Date.now() };
+          if (conv !== undefined) {
+            const { request: _r, ...accepted } = conv;
+            nextConv = {
+              ...(acceptedByUs ? accepted : conv),
+              lastSeq: Math.max(conv.lastSeq, item.seq),
+              updatedAt: Date.now(),
+            };
+          }
+        } else if (env.type === 'consent') {
+          // Only our own devices speak for us; anyone else's is ignored.
+          if (own) consentSync = env;
         } else if (env.type === 'meta' && conv !== undefined) {
           const applied = applyMeta(conv, env);
           if (isAdmin(conv, sender.userId)) {
@@ -2483,6 +2747,26 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
               `conversation ${item.groupId}: ${sender.userId} is not an admin; its rename or admin change is ignored`,
               { details: { conversationId: item.groupId, by: { ...sender }, change: 'meta' } },
             );
+          }
+          if (req?.state === 'pending' && sender.userId === req.by) {
+            // The first meta of whoever added us says what the conversation is: now the rules decide.
+            const users = new Set(group.members().map((m) => m.userId)).size;
+            const asGroup = env.kind === 'group' || users > 2;
+            const d = await this.consent.decide(asGroup ? 'groups' : 'messages', req.by);
+            const base = nextConv ?? conv;
+            const { request: _r, ...plain } = base;
+            if (d === 'allow') {
+              nextConv = plain;
+              decided = 'allow';
+            } else if (d === 'request') {
+              nextConv = { ...base, request: { ...req, state: 'request' } };
+              decided = 'request';
+            } else {
+              nextConv = { ...base, hidden: true, request: { ...req, state: 'refused' } };
+              // A refused 1:1 group stays only while its person may still call (silenced calls are logged).
+              const keep = !asGroup && (await this.consent.decide('calls', req.by)) !== 'refuse';
+              decided = asGroup ? 'leave' : keep ? 'keep' : 'drop';
+            }
           }
         } else if (env.type === 'leave') {
           leaver = sender.userId;
@@ -2516,7 +2800,21 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     if (!decoded.ok) {
       this.emit(ClientEvent.Error, new SdkError('BAD_ENVELOPE', `message ${item.msgId}: ${decoded.reason}`));
     }
-    if (message !== undefined) {
+    if (acceptedByUs && nextConv !== undefined) this.#emitConversation(nextConv);
+    if (franking?.valid === false) {
+      // Kept, but flagged: whoever sent it cannot be held to it, so it cannot be reported either.
+      this.emit(
+        ClientEvent.Error,
+        new SdkError(
+          'UNTRUSTED',
+          `message ${item.msgId}: its franking commitment does not match its content`,
+          {
+            details: { conversationId: item.groupId, msgId: item.msgId, by: { ...sender } },
+          },
+        ),
+      );
+    }
+    if (message !== undefined && !quiet) {
       this.emit(ClientEvent.Message, message);
       if (!own) {
         const list = this.#pendingDelivered.get(item.groupId) ?? [];
@@ -2528,6 +2826,11 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     if (decoded.ok && decoded.envelope.type === 'call' && !blocked)
       this.calls.onSignal(item.groupId, sender, decoded.envelope, item.sentAt);
     if (nextConv !== undefined && message === undefined) this.#emitConversation(nextConv);
+    if (consentSync !== undefined) {
+      const sync = consentSync;
+      this.#spawn(() => this.consent.onSync(sync));
+    }
+    if (decided !== undefined) this.#afterDecision(item.groupId, decided);
     if (leaver !== undefined) {
       const groupId = item.groupId;
       if (leaver === this.userId) {
@@ -2555,6 +2858,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     const updated: StoredMessage[] = [];
     let state: ConversationStateRecord | undefined;
     let profile: ProfileRecord | undefined;
+    let nameChanged = false;
     const byId = (id: string) => this.#store.getMessageById(conversationId, id);
     switch (env.type) {
       case 'reaction': {
@@ -2624,6 +2928,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       case 'profile': {
         const prev = await this.#store.getProfile(sender.userId);
         if (prev !== undefined && prev.updatedAt >= env.updatedAt) return undefined;
+        // For the context card of requests: a name this device knew that changed.
+        nameChanged = prev?.displayName !== undefined && prev.displayName !== env.displayName;
         profile = {
           userId: sender.userId,
           username: await this.#usernameOf(sender.userId),
@@ -2646,6 +2952,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       emit: () => {
         for (const m of updated) this.emit(ClientEvent.MessageUpdated, m);
         if (profile !== undefined) this.emit(ClientEvent.Profile, profileOf(profile));
+        if (nameChanged) this.#spawn(() => this.consent.noteNameChange(sender.userId, Date.now()));
         if (state !== undefined) {
           this.#spawn(async () => {
             const c = await this.#store.getConversation(conversationId);
@@ -2791,7 +3098,27 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
             left: false,
             lastSeq: 0,
           };
-      const conv = await this.#conversationFor(group, base);
+      const isSelf = group.groupId === this.#selfGroupId;
+      // Someone else started it or added us: until their first meta says what it is, it is
+      // pending (nothing shows) unless the rules would let them in either way. Our own devices
+      // add us only to conversations they accepted (requests wait: #addOwnDeviceEverywhere).
+      let request: ConversationRecord['request'];
+      if (
+        !isSelf &&
+        adder !== this.userId &&
+        !hint.success &&
+        (existing === undefined || existing.request !== undefined)
+      ) {
+        const m = await this.consent.decide('messages', adder);
+        const g = await this.consent.decide('groups', adder);
+        if (m !== 'allow' || g !== 'allow') request = { state: 'pending', by: adder, at: item.sentAt };
+      }
+      const { request: _old, ...joined } = await this.#conversationFor(group, base);
+      const conv: ConversationRecord = isSelf
+        ? { ...joined, hidden: true }
+        : request === undefined
+          ? joined
+          : { ...joined, request };
       const effects: PendingEffect[] = [];
       await this.#store.atomic((w) => {
         effects.push(this.#putGroup(w, group));
@@ -2802,8 +3129,10 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       for (const e of effects) e();
       this.#ack(item.id);
       this.#emitConversation(conv);
-      // The others learn who we are (they may have known us only by username).
-      this.#spawn(() => this.#shareProfile(group.groupId));
+      // The others learn who we are (they may have known us only by username); not strangers
+      // (#shareProfile checks), and not the self group.
+      if (isSelf) this.#spawn(() => this.#flushUnsyncedConsent());
+      else this.#spawn(() => this.#shareProfile(group.groupId));
     });
     await this.#drainPending(item.groupId);
   }

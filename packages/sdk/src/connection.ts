@@ -32,7 +32,8 @@ export interface ConnectionOptions {
   pingIntervalMs?: number;
 }
 
-const FATAL = new Set(['SESSION_REVOKED', 'DEVICE_REVOKED', 'UNSUPPORTED_VERSION']);
+// SUSPENDED too: reconnecting cannot help until the operator lifts it (the app reconnects then).
+const FATAL = new Set(['SESSION_REVOKED', 'DEVICE_REVOKED', 'UNSUPPORTED_VERSION', 'SUSPENDED']);
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_SESSION_REVOKED = 4403;
 

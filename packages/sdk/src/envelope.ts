@@ -3,8 +3,9 @@
  * bytes are untrusted (any group member can send anything), so they are parsed with zod like any
  * other input, and `decodeEnvelope` never throws.
  */
-import { AttachmentId, b64Exact, MessageId } from '@kolokol/protocol';
+import { AttachmentId, b64Exact, GroupId, MessageId } from '@kolokol/protocol';
 import { z } from 'zod';
+import { ConsentRules } from './consent/rules.ts';
 
 export const ENVELOPE_VERSION = 1;
 const MAX_TEXT = 64 * 1024;
@@ -117,6 +118,19 @@ export const CallEnvelope = z.object({
 });
 export type CallEnvelope = z.infer<typeof CallEnvelope>;
 
+/**
+ * Consent sync between the devices of one account (receivers take it only from their own user):
+ * the rules (newest `updatedAt` wins), and answers to message requests and call requests.
+ */
+export const ConsentEnvelope = z.object({
+  v: z.literal(1),
+  type: z.literal('consent'),
+  rules: ConsentRules.optional(),
+  request: z.object({ conversationId: GroupId, action: z.enum(['accept', 'decline']) }).optional(),
+  callRequest: z.object({ callId: CallId, action: z.enum(['accept', 'ignore']) }).optional(),
+});
+export type ConsentEnvelope = z.infer<typeof ConsentEnvelope>;
+
 export const Envelope = z.discriminatedUnion('type', [
   TextEnvelope,
   AttachmentEnvelope,
@@ -129,6 +143,7 @@ export const Envelope = z.discriminatedUnion('type', [
   ReceiptEnvelope,
   TypingEnvelope,
   CallEnvelope,
+  ConsentEnvelope,
 ]);
 export type Envelope = z.infer<typeof Envelope>;
 

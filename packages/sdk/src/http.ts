@@ -6,6 +6,7 @@
 import {
   AccountResponse,
   type AddDeviceRequest,
+  AppealResponse,
   AttachmentResponse,
   ChallengeResponse,
   ClaimKeyPackagesResponse,
@@ -16,8 +17,11 @@ import {
   KeyPackageCount,
   LinkResponse,
   LoginResponse,
+  NoticesResponse,
   type PushSubscriptionRequest,
   type RegisterRequest,
+  type ReportRequest,
+  ReportResponse,
   ServerInfo,
   SessionsResponse,
   TurnResponse,
@@ -192,6 +196,15 @@ export class HttpApi {
       auth: true,
       body: { userId },
     });
+  }
+  report(body: ReportRequest) {
+    return this.#json(ReportResponse, 'POST', '/reports', { auth: true, body });
+  }
+  appeal(text: string) {
+    return this.#json(AppealResponse, 'POST', '/appeals', { auth: true, body: { text } });
+  }
+  notices(after: number) {
+    return this.#json(NoticesResponse, 'GET', `/notices?after=${after}`, { auth: true });
   }
   async createGroup(groupId: string): Promise<void> {
     await this.#call('POST', '/groups', { auth: true, body: { groupId } });

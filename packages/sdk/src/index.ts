@@ -26,7 +26,9 @@ export {
 } from './envelope.ts';
 export { SdkError, type SdkErrorCode } from './errors.ts';
 export { type Listener, TypedEmitter } from './events.ts';
+export type { FrankingRecord } from './franking.ts';
 export { effectiveAdmins, isAdmin } from './groups.ts';
+export { ModerationEvent, type ModerationEvents, type ReportOptions } from './moderation.ts';
 export { IndexedDbStore } from './store/indexeddb.ts';
 export { MemoryStore } from './store/memory.ts';
 export type {

@@ -1,10 +1,10 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCode, Limits } from '@kolokol/protocol';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
-import { LocalBus } from './bus.ts';
+import { type Bus, LocalBus } from './bus.ts';
 import {
   defaultConfig,
   defaultRateLimits,
@@ -19,6 +19,9 @@ import { clientIp } from './http/ip.ts';
 import { registerRoutes } from './http/routes.ts';
 import { registerStatic } from './http/static.ts';
 import { createMetrics } from './metrics.ts';
+import { loadFrankingKey } from './moderation/franking.ts';
+import { Moderation } from './moderation/service.ts';
+import { NatsBus } from './nats-bus.ts';
 import { loadVapidKeys, Presence, PushSender } from './push.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { Store, type StoreOptions } from './storage/store.ts';
@@ -97,9 +100,15 @@ export async function startServer(
       { cause },
     );
   }
-  // Uploads cut off by a crash leave temporary files behind; nobody can finish them.
-  for (const f of readdirSync(join(attachmentsDir, 'tmp')))
-    rmSync(join(attachmentsDir, 'tmp', f), { force: true });
+  // Uploads cut off by a crash leave temporary files behind; nobody can finish them. Only old ones:
+  // in a cluster the folder is shared, and other nodes may be writing theirs right now (a request
+  // lives at most requestTimeoutMs).
+  const staleBefore = Date.now() - config.tuning.requestTimeoutMs;
+  for (const f of readdirSync(join(attachmentsDir, 'tmp'))) {
+    const path = join(attachmentsDir, 'tmp', f);
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (stat !== undefined && stat.mtimeMs < staleBefore) rmSync(path, { force: true });
+  }
 
   const log = pino({
     level: config.logLevel,
@@ -118,10 +127,32 @@ export async function startServer(
       censor: '[redacted]',
     },
   });
+  const frankingKey = loadFrankingKey(config.dataDir, config.moderation?.frankingKey);
   const store = await Store.open(storeOptions(config));
   const metrics = createMetrics();
-  const bus = new LocalBus();
+  let bus: Bus;
+  // Set in cluster mode: the NATS bus also answers "is this device connected on another node?".
+  let natsBus: NatsBus | undefined;
+  if (config.bus?.kind === 'nats') {
+    try {
+      natsBus = await NatsBus.connect({
+        servers: config.bus.servers,
+        subjectPrefix: config.bus.subjectPrefix ?? 'kolokol',
+        log,
+        onStatus: (up) => {
+          metrics.busConnected.set(up ? 1 : 0);
+          if (up) metrics.busReconnects.inc();
+        },
+      });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    bus = natsBus;
+  } else bus = new LocalBus();
+  metrics.busConnected.set(1);
   const presence = new Presence();
+  const cluster = natsBus;
   const pushConfig = config.push ?? {};
   const push =
     pushConfig.enabled === false
@@ -132,6 +163,9 @@ export async function startServer(
           store,
           log,
           isConnected: (d) => presence.has(d),
+          ...(cluster === undefined
+            ? {}
+            : { connectedElsewhere: (d: string) => cluster.connectedElsewhere(d) }),
           ...(pushConfig.coalesceMs === undefined ? {} : { coalesceMs: pushConfig.coalesceMs }),
           ...(pushConfig.allowHttpEndpoints === undefined
             ? {}
@@ -149,6 +183,7 @@ export async function startServer(
     presence,
     push,
     connections: new ConnectionRegistry<Connection>(),
+    moderation: new Moderation(store, frankingKey, config.moderation),
   };
 
   const fastifyLog: FastifyBaseLogger = log;
@@ -263,6 +298,7 @@ export async function startServer(
     clearInterval(keepalive);
     clearInterval(sweeper);
     clearTimeout(firstSweep);
+    await bus.close();
     await store.close();
     // The certificate and the relay name their own setting.
     if (cause instanceof ServerError) throw cause;
@@ -274,6 +310,9 @@ export async function startServer(
       },
     );
   }
+  const stopNoticePoll = ctx.moderation.startNoticePoll(bus, (err) =>
+    log.error({ err }, 'notice poll failed'),
+  );
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -288,6 +327,7 @@ export async function startServer(
       clearInterval(keepalive);
       clearInterval(sweeper);
       clearTimeout(firstSweep);
+      stopNoticePoll();
       // Sockets first: each finishes the frame it is on (so an `ok` it sent is durable), then
       // closes with ServerShutdown. The HTTP server cannot close while upgraded sockets live.
       await Promise.all([...connections].map((c) => c.shutdown()));
@@ -304,7 +344,13 @@ export async function startServer(
     return closing;
   };
   log.info(
-    { url, storage: config.storage.kind, registration: config.registration, ...transport.describe() },
+    {
+      url,
+      storage: config.storage.kind,
+      bus: config.bus?.kind ?? 'local',
+      registration: config.registration,
+      ...transport.describe(),
+    },
     'listening',
   );
   const running: RunningServer = { url, port, close };

@@ -1,14 +1,20 @@
 import { EventEmitter } from 'node:events';
-import type { EphemeralItem, ServerEvent } from '@kolokol/protocol';
+import { EphemeralItem, ServerEvent, SessionId } from '@kolokol/protocol';
+import { z } from 'zod';
 
-/** What one device's connections are told. JSON-safe, so that a NATS bus can carry it later. */
-export type BusMessage =
-  | { type: 'mailbox' }
-  | { type: 'event'; event: ServerEvent }
-  | { type: 'session-revoked'; sessionId: string }
-  | { type: 'device-revoked' }
+/**
+ * What one device's connections are told. JSON-safe, because the NATS bus carries it between
+ * nodes; a node parses what it receives with this schema (another node is still input).
+ */
+export const BusMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('mailbox') }),
+  z.object({ type: z.literal('event'), event: ServerEvent }),
+  z.object({ type: z.literal('session-revoked'), sessionId: SessionId }),
+  z.object({ type: z.literal('device-revoked') }),
   /** An ephemeral application message: goes to the device's live sockets only, never stored. */
-  | { type: 'ephemeral'; item: EphemeralItem };
+  z.object({ type: z.literal('ephemeral'), item: EphemeralItem }),
+]);
+export type BusMessage = z.infer<typeof BusMessage>;
 
 /**
  * Wakes the connections of a device, wherever they are. Delivery state lives in the database, so
@@ -21,7 +27,7 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-/** The single-process bus. */
+/** The single-process bus; the NATS bus uses one inside for the sockets of its own node. */
 export class LocalBus implements Bus {
   readonly #emitter = new EventEmitter();
 
@@ -38,6 +44,11 @@ export class LocalBus implements Bus {
   subscribe(deviceId: string, fn: (message: BusMessage) => void): () => void {
     this.#emitter.on(deviceId, fn);
     return () => this.#emitter.off(deviceId, fn);
+  }
+
+  /** Devices with at least one subscriber here. */
+  devices(): string[] {
+    return this.#emitter.eventNames().filter((n): n is string => typeof n === 'string');
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Limits } from '@kolokol/protocol';
 import { ServerError } from './errors.ts';
+import { loadModerationConfig, type ModerationConfig, moderationSettings } from './moderation/options.ts';
 import type { PushConfig } from './push.ts';
 import { loadTransportConfig, type TransportConfig, transportSettings } from './transport/options.ts';
 
@@ -57,6 +58,16 @@ export interface TuningConfig {
   maxPendingBytes: number;
 }
 
+export type BusConfig =
+  | { kind: 'local' }
+  | {
+      kind: 'nats';
+      /** `nats://[user:password@]host:port` or `tls://…`; several for a NATS cluster. */
+      servers: string[];
+      /** Subject prefix (default `kolokol`): `<prefix>.dev.<deviceId>`. */
+      subjectPrefix?: string;
+    };
+
 /** TLS, the embedded TURN relay and the public host: see transport/options.ts. */
 export interface ServerConfig extends TransportConfig {
   host: string;
@@ -64,6 +75,8 @@ export interface ServerConfig extends TransportConfig {
   port: number;
   dataDir: string;
   storage: { kind: 'sqlite' } | { kind: 'postgres'; url: string; schema?: string };
+  /** How nodes tell each other about new mailbox items: in process (default) or NATS (a cluster). */
+  bus?: BusConfig;
   registration: 'open' | 'invite';
   maxAttachmentBytes: number;
   /** Bytes of attachments (and unfinished uploads) one device may keep on the server. */
@@ -84,6 +97,8 @@ export interface ServerConfig extends TransportConfig {
   push?: PushConfig;
   rateLimits?: Partial<RateLimitConfig>;
   tuning?: Partial<TuningConfig>;
+  /** Franking key and new-account limits: see moderation/options.ts. */
+  moderation?: Partial<ModerationConfig>;
 }
 
 export const defaultConfig: ServerConfig = {
@@ -178,6 +193,21 @@ export const settings: readonly Setting[] = [
     key: 'databaseSchema',
     help: 'PostgreSQL schema',
     default: 'public',
+  },
+  { flag: '--bus', env: 'KOLOKOL_BUS', key: 'bus', help: 'local | nats (a cluster)', default: 'local' },
+  {
+    flag: '--nats-url',
+    env: 'KOLOKOL_NATS_URL',
+    key: 'natsUrl',
+    help: 'NATS server(s), comma-separated nats:// URLs',
+    default: '(none)',
+  },
+  {
+    flag: '--nats-prefix',
+    env: 'KOLOKOL_NATS_PREFIX',
+    key: 'natsPrefix',
+    help: 'NATS subject prefix',
+    default: 'kolokol',
   },
   {
     flag: '--registration',
@@ -279,6 +309,7 @@ export const settings: readonly Setting[] = [
     default: 'mailto:admin@localhost',
   },
   ...transportSettings,
+  ...moderationSettings,
 ];
 
 function settingFor(key: string): Setting {
@@ -433,6 +464,37 @@ export function loadConfig(
     } else storage = { kind: 'postgres', url };
   }
 
+  const bus = (): BusConfig => {
+    if (oneOf('bus', 'local', ['local', 'nats'] as const) === 'local') return { kind: 'local' };
+    // Each node would have its own SQLite file: nudges from other nodes would point at nothing.
+    if (storage.kind !== 'postgres') throw bad('bus', 'nats needs --storage postgres', 'nats');
+    const urls = raw('natsUrl');
+    if (urls === undefined) throw bad('natsUrl', 'required with --bus nats', urls);
+    if (typeof urls !== 'string') throw bad('natsUrl', 'must be comma-separated nats:// URLs', urls);
+    const servers = urls
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '');
+    const valid = (u: string) => {
+      if (!/^(nats|tls):\/\/\S+$/.test(u)) return false;
+      try {
+        return new URL(u).hostname !== '';
+      } catch {
+        return false;
+      }
+    };
+    if (servers.length === 0 || !servers.every(valid)) {
+      // A URL may hold a password: name the rule, not the value.
+      throw bad('natsUrl', 'must be comma-separated nats://host:port (or tls://) URLs', '(redacted)');
+    }
+    const prefix = raw('natsPrefix');
+    if (prefix === undefined) return { kind: 'nats', servers };
+    if (typeof prefix !== 'string' || !/^[A-Za-z0-9_-]{1,32}(\.[A-Za-z0-9_-]{1,32}){0,3}$/.test(prefix)) {
+      throw bad('natsPrefix', 'must be dot-separated tokens of A-Z a-z 0-9 _ -', prefix);
+    }
+    return { kind: 'nats', servers, subjectPrefix: prefix };
+  };
+
   const d = defaultConfig;
   const push: PushConfig = { enabled: oneOf('push', 'on', ['on', 'off'] as const) === 'on' };
   const vapidPublic = raw('vapidPublicKey');
@@ -458,6 +520,7 @@ export function loadConfig(
     port: int('port', d.port, 0, 65535),
     dataDir: str('dataDir', d.dataDir),
     storage,
+    bus: bus(),
     registration: oneOf('registration', d.registration, ['open', 'invite'] as const),
     maxAttachmentBytes: int('maxAttachmentBytes', d.maxAttachmentBytes, 1, Number.MAX_SAFE_INTEGER),
     attachmentQuotaBytes: int('attachmentQuotaBytes', d.attachmentQuotaBytes, 1, Number.MAX_SAFE_INTEGER),
@@ -473,6 +536,7 @@ export function loadConfig(
     sqliteSynchronous: oneOf('sqliteSynchronous', 'normal', ['normal', 'full'] as const),
     push,
     ...loadTransportConfig(raw, bad),
+    ...loadModerationConfig(raw, bad),
   };
 }
 
@@ -485,6 +549,9 @@ export function helpText(): string {
   return [
     'Usage: kolokol-server [options]   (npm start -- [options])',
     '       kolokol-server invite [options]   print a single-use invite code (for --registration invite)',
+    '       kolokol-server reports list|show ID|resolve ID --warn|--suspend|--dismiss [--reason TEXT] [options]',
+    '       kolokol-server appeals list | suspension lift USER | limits lift USER [options]',
+    '                      the report queue, suspensions and new-account limits (USER: username or id)',
     '',
     'Every option can also be set by its environment variable or as a key in the --config JSON file.',
     'Precedence: command line > environment > config file > default.',

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Bus } from './bus.ts';
 import type { RateLimitConfig, ServerConfig, TuningConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
+import type { Moderation } from './moderation/service.ts';
 import type { Presence, PushSender } from './push.ts';
 import type { RateLimiter } from './ratelimit.ts';
 import type { Store } from './storage/store.ts';
@@ -32,4 +33,6 @@ export interface Context {
   push: PushSender | undefined;
   /** Live sockets per device and unauthenticated sockets per IP (the caps of tuning). */
   connections: ConnectionRegistry<Connection>;
+  /** Franking, reports, suspensions and the new-account limits (issue 6). */
+  moderation: Moderation;
 }

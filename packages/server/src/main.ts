@@ -6,6 +6,7 @@ import { createOperatorInvite } from './admin.ts';
 import { startServer } from './app.ts';
 import { helpText, loadConfig, type ServerConfig } from './config.ts';
 import { ServerError } from './errors.ts';
+import { MODERATION_COMMANDS, runModerationCommand, splitModerationArgs } from './moderation/admin.ts';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -15,6 +16,19 @@ if (argv.includes('--help') || argv.includes('-h')) {
 
 // `kolokol-server invite [settings]`: print a single-use invite code (see admin.ts).
 const command = argv[0] === 'invite' ? argv.shift() : undefined;
+
+// `kolokol-server reports|appeals|suspension|limits …`: the moderation queue (moderation/admin.ts).
+if (argv[0] !== undefined && MODERATION_COMMANDS.has(argv[0])) {
+  try {
+    const args = splitModerationArgs(argv);
+    const out = await runModerationCommand(loadConfig(args.rest, process.env), args);
+    process.stdout.write(`${out}\n`);
+    process.exit(0);
+  } catch (err) {
+    process.stderr.write(`kolokol: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(err instanceof ServerError && err.code === 'CONFIG' ? 2 : 1);
+  }
+}
 
 let config: ServerConfig;
 try {

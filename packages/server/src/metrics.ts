@@ -39,6 +39,16 @@ export function createMetrics() {
       help: 'Times a socket stopped being read because its unhandled frames piled up',
       registers: [registry],
     }),
+    busConnected: new Gauge({
+      name: 'kolokol_bus_connected',
+      help: 'Whether the node is connected to its bus (always 1 for the in-process bus)',
+      registers: [registry],
+    }),
+    busReconnects: new Counter({
+      name: 'kolokol_bus_reconnects',
+      help: 'Reconnects to NATS (each re-reads the mailboxes of the devices connected here)',
+      registers: [registry],
+    }),
     closes: new Counter({
       name: 'kolokol_ws_closes',
       help: 'WebSocket connections closed by the server, by reason',

@@ -86,8 +86,10 @@ export class PushSender {
   /** When the last call kind went to each device: the gap applies to those only. */
   readonly #lastCall = new Map<string, number>();
   readonly #inflight = new Set<Promise<void>>();
-  /** Tells whether a device has a live socket right now (then it needs no push). */
+  /** Tells whether a device has a live socket on this node right now (then it needs no push). */
   readonly #isConnected: (deviceId: string) => boolean;
+  /** Cluster mode: whether another node holds a socket of the device (undefined: cannot tell). */
+  readonly #connectedElsewhere: ((deviceId: string) => Promise<boolean | undefined>) | undefined;
   #closed = false;
 
   constructor(o: {
@@ -96,6 +98,7 @@ export class PushSender {
     store: Store;
     log: Logger;
     isConnected: (deviceId: string) => boolean;
+    connectedElsewhere?: (deviceId: string) => Promise<boolean | undefined>;
     coalesceMs?: number;
     allowHttpEndpoints?: boolean;
   }) {
@@ -105,6 +108,7 @@ export class PushSender {
     this.#store = o.store;
     this.#log = o.log;
     this.#isConnected = o.isConnected;
+    this.#connectedElsewhere = o.connectedElsewhere;
     this.#coalesceMs = o.coalesceMs ?? DEFAULT_COALESCE_MS;
     this.#allowHttp = o.allowHttpEndpoints === true;
   }
@@ -164,6 +168,10 @@ export class PushSender {
   async #send(deviceId: string, kind: PushKind): Promise<void> {
     const sub = await this.#store.pushSubscription(deviceId);
     if (sub === undefined || !this.endpointAllowed(sub.endpoint)) return;
+    // Asked only now, after coalescing and only for devices that can get a push at all, so the
+    // cluster sees at most one question per device per window. When the bus cannot tell (NATS
+    // down), the push goes: a redundant wake costs less than a missed message or ring.
+    if ((await this.#connectedElsewhere?.(deviceId)) === true || this.#isConnected(deviceId)) return;
     const payload = JSON.stringify({ t: kind });
     const details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, payload, {
       TTL: TTL_SECONDS[kind],
@@ -196,7 +204,10 @@ export class PushSender {
   }
 }
 
-/** Which devices have a live socket on this process (a cluster needs presence on the bus). */
+/**
+ * Which devices have a live socket on this process. Other nodes of a cluster are asked through
+ * the NATS bus instead (NatsBus.connectedElsewhere), so this map never needs to be shared.
+ */
 export class Presence {
   readonly #count = new Map<string, number>();
   add(deviceId: string): void {

@@ -94,6 +94,7 @@ export async function startTurn(
     onError,
   };
   if (turn.relayPortRange !== undefined) config.relayPortRange = turn.relayPortRange;
+  if (turn.allowedPeerCidrs !== undefined) config.allowedPeerCidrs = turn.allowedPeerCidrs;
   let relay: Relay;
   try {
     relay = createRelay(config);

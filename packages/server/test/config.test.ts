@@ -53,6 +53,30 @@ describe('configuration', () => {
     }
   });
 
+  it('selects the NATS bus for a cluster', () => {
+    assert.deepEqual(loadConfig([], {}).bus, { kind: 'local' });
+    const pg = ['--storage', 'postgres', '--database-url', 'postgres://u@h/db'];
+    const c = loadConfig([...pg, '--bus', 'nats'], {
+      KOLOKOL_NATS_URL: 'nats://127.0.0.1:4222, nats://user:secret@n2:4222',
+      KOLOKOL_NATS_PREFIX: 'chat.prod',
+    });
+    assert.deepEqual(c.bus, {
+      kind: 'nats',
+      servers: ['nats://127.0.0.1:4222', 'nats://user:secret@n2:4222'],
+      subjectPrefix: 'chat.prod',
+    });
+    assert.match(configError(['--bus', 'nats', '--nats-url', 'nats://h:4222']), /--bus .*--storage postgres/);
+    assert.match(configError([...pg, '--bus', 'nats']), /--nats-url \(KOLOKOL_NATS_URL\): required/);
+    const bad = configError([...pg, '--bus', 'nats', '--nats-url', 'http://u:pw@h:4222']);
+    assert.match(bad, /--nats-url/);
+    assert.doesNotMatch(bad, /pw/, 'a password in the URL is not echoed');
+    assert.match(
+      configError([...pg, '--bus', 'nats', '--nats-url', 'nats://h', '--nats-prefix', 'a.*']),
+      /--nats-prefix/,
+    );
+    assert.match(configError(['--bus', 'redis']), /--bus \(KOLOKOL_BUS\): must be one of local, nats/);
+  });
+
   it('names the bad setting', () => {
     assert.equal(
       configError(['--port', 'abc']),

@@ -18,6 +18,7 @@ export {
   uniqueName,
 } from './clients.ts';
 export { TestkitError, type TestkitErrorCode } from './errors.ts';
+export { type TcpProxy, tcpProxy, type Upstream } from './proxy.ts';
 export {
   errorCodeOf,
   type HttpResult,

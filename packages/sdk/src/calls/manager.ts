@@ -54,6 +54,19 @@ export interface CallHost {
   emitCall<K extends keyof CallEvents>(event: K, ...args: CallEvents[K]): void;
   emitMessage(m: MessageRecord): void;
   reportError(e: SdkError): void;
+  /**
+   * The consent rules on an incoming offer (consent/manager.ts): anything but 'ring' means no call
+   * here at all (recorded as a call request by the host).
+   */
+  admitCall(o: {
+    callId: string;
+    conversationId: string;
+    from: string;
+    video: boolean;
+    at: number;
+  }): Promise<'ring' | 'request' | 'silence' | 'refuse'>;
+  /** ICE policy with this peer: 'all' only where the user's peer-to-peer rule allows it. */
+  icePolicy(peerUserId: string): Promise<IceTransportPolicy>;
 }
 
 export interface CallOptions {
@@ -75,6 +88,8 @@ const CALLEE_GRACE_MS = 5_000;
 const ENDED_KEEP_MS = 120_000;
 const MAX_BUFFERED_CANDIDATES = 64;
 const MAX_UNKNOWN_CALLS = 32;
+/** Calls the consent rules kept from ringing, remembered so that their later signals are dropped. */
+const MAX_HELD_BACK = 256;
 
 /** One call as the app sees it. Fields are live; `accept`, `decline` and `hangup` are idempotent. */
 export class Call {
@@ -156,6 +171,8 @@ export class CallManager {
   readonly #calls = new Map<string, Live>();
   /** Candidates for calls we have not heard of yet (the ephemeral path can overtake the offer). */
   readonly #early = new Map<string, { from: Party; candidate: string }[]>();
+  /** Offers the consent rules kept from ringing: nothing of these calls is processed or answered. */
+  readonly #heldBack = new Set<string>();
   #media: MediaEngineFactory | undefined;
   #ringTimeoutMs = RING_TIMEOUT_MS;
   #connectTimeoutMs = CONNECT_TIMEOUT_MS;
@@ -271,6 +288,7 @@ export class CallManager {
 
   async #onSignal(conversationId: string, from: Party, env: CallEnvelope, sentAt: number): Promise<void> {
     const sig = env.signal;
+    if (this.#heldBack.has(env.callId)) return;
     const live = this.#calls.get(env.callId);
     if (live !== undefined && live.call.conversationId !== conversationId) return;
     if (sig.kind === 'candidate') {
@@ -289,6 +307,24 @@ export class CallManager {
     if (conv === undefined || conv.kind !== 'direct' || conv.left) return;
     if (!conv.members.some((m) => m.userId === from.userId)) return;
     if ((await this.#host.store.getCall(env.callId)) !== undefined) return;
+    // Before anything that answers (ringing, busy) or makes media: a call the rules keep from
+    // ringing gets no reply at all, so the caller never sees our SDP, candidates or presence.
+    const admission = await this.#host.admitCall({
+      callId: env.callId,
+      conversationId,
+      from: from.userId,
+      video: sig.video,
+      at: sentAt,
+    });
+    if (admission !== 'ring') {
+      this.#early.delete(env.callId);
+      this.#heldBack.add(env.callId);
+      if (this.#heldBack.size > MAX_HELD_BACK) {
+        const oldest = this.#heldBack.values().next().value;
+        if (oldest !== undefined) this.#heldBack.delete(oldest);
+      }
+      return;
+    }
     const now = Date.now();
     const core = incomingCall({
       callId: env.callId,
@@ -581,9 +617,9 @@ export class CallManager {
     return peer;
   }
 
-  /** IP protection: direct routes only with people the user added as contacts. */
-  async #policyFor(peerUserId: string): Promise<IceTransportPolicy> {
-    return (await this.#host.store.getContact(peerUserId)) === undefined ? 'relay' : 'all';
+  /** IP protection: direct routes only where the user's peer-to-peer rule allows (contacts by default). */
+  #policyFor(peerUserId: string): Promise<IceTransportPolicy> {
+    return this.#host.icePolicy(peerUserId);
   }
 }
 

@@ -6,6 +6,7 @@
 import { fromB64, MailboxItem, toB64 } from '@kolokol/protocol';
 import { z } from 'zod';
 import { AttachmentRef, MessageBody } from '../envelope.ts';
+import { FrankingRecord } from '../franking.ts';
 
 const B64_RE = /^[A-Za-z0-9_-]*$/;
 export const Bytes = z.codec(
@@ -92,6 +93,20 @@ export const ConversationRecord = z.object({
       epoch: z.number().int().nonnegative(),
     })
     .optional(),
+  /**
+   * Someone outside the consent rules started it or added us (consent/): `pending` until its
+   * kind is known (the first meta), then `request` (waits for accept / decline) or `refused`
+   * (hidden; a 1:1 group is kept only while its person may still call). Not listed, no events,
+   * nothing sent to it (no receipts, no profile) until accepted.
+   */
+  request: z
+    .object({
+      state: z.enum(['pending', 'request', 'refused']),
+      /** Who started it or added us: the server's word for the sender of the welcome. */
+      by: z.string(),
+      at: z.number(),
+    })
+    .optional(),
   /** The MLS group that now carries this conversation (history stays under this id). */
   groupId: z.string().optional(),
 });
@@ -117,6 +132,8 @@ export const MessageRecord = z.object({
   status: z.enum(['sending', 'sent', 'delivered', 'read']).optional(),
   /** Local entries (system notices) sort after server seq `seq` by this. */
   local: z.number().int().nonnegative().optional(),
+  /** Received franked messages: what a report needs (franking.ts); `valid: false` flags a bad one. */
+  franking: FrankingRecord.optional(),
 });
 export type MessageRecord = z.output<typeof MessageRecord>;
 export type MessageStatus = NonNullable<MessageRecord['status']>;

@@ -47,6 +47,7 @@ import { randomId, sha256Hex, verifyEd25519 } from '../crypto.ts';
 import { ServerError } from '../errors.ts';
 import type { Account, Device, NewDevice } from '../storage/store.ts';
 import { registerAttachmentRoutes } from './attachments.ts';
+import { registerModerationRoutes } from './reports.ts';
 
 const CHALLENGE_TTL_MS = 2 * 60 * 1000;
 const LINK_TTL_MS = 10 * 60 * 1000;
@@ -115,6 +116,9 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
       protocol: PROTOCOL_VERSION,
       registration: ctx.config.registration,
       maxAttachmentBytes: ctx.config.maxAttachmentBytes,
+      ...(ctx.config.fronts === undefined || ctx.config.fronts.length === 0
+        ? {}
+        : { fronts: ctx.config.fronts }),
     }),
   );
 
@@ -176,6 +180,8 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
     if (!verifyEd25519(device.deviceKey, loginTbs(body.deviceId, fromB64(body.challenge)), body.signature)) {
       throw new ServerError(ErrorCode.ChallengeFailed, 'signature does not verify under the device key');
     }
+    // After the signature: only the account's own device learns that and why it is suspended.
+    await ctx.moderation.assertNotSuspended(device.userId);
     const token = randomId(32);
     const sessionId = randomId();
     const expiresAt = now + ctx.config.sessionTtlDays * DAY_MS;
@@ -347,7 +353,9 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
     ctx.limiters.claims.hit(`user:${a.userId}`);
     if ((await store.accountById(userId)) === undefined)
       throw new ServerError(ErrorCode.NotFound, 'no such user');
+    const reachStranger = await ctx.moderation.strangerGate(a.userId, userId, Date.now());
     const claimed = await store.claimKeyPackages(userId, a.deviceId);
+    await reachStranger?.();
     for (const c of claimed) {
       if (c.remaining < ctx.config.keyPackageLowWatermark) {
         bus.publish(c.deviceId, {
@@ -383,7 +391,7 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
     if (!g.members.some((m) => m.deviceId === a.deviceId)) {
       throw new ServerError(ErrorCode.NotGroupMember, 'this device is not a member of the group');
     }
-    return { groupId, epoch: g.epoch, members: g.members };
+    return { groupId, epoch: g.epoch, members: g.members, createdAt: g.createdAt };
   });
 
   // ---- invites ----
@@ -398,6 +406,7 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
   });
 
   registerAttachmentRoutes(app, ctx, auth);
+  registerModerationRoutes(app, ctx);
 
   // ---- operations ----
 

@@ -1,3 +1,4 @@
+import { toB64 } from '@kolokol/protocol';
 import { z } from 'zod';
 import { ServerError } from '../errors.ts';
 
@@ -12,6 +13,7 @@ const nullable = <T extends z.ZodType>(t: T) =>
   t.nullable().transform((v): z.output<T> | undefined => (v === null ? undefined : v));
 export const DbIntOrNull = nullable(DbInt);
 export const DbTextOrNull = nullable(DbText);
+export const DbBytesOrNull = nullable(DbBytes);
 
 /** Rows are untrusted input too: a row that does not parse is an internal error, never a client's. */
 export function parseRow<S extends z.ZodType>(schema: S, row: unknown, what: string): z.output<S> {
@@ -99,8 +101,13 @@ export const MailboxJoinRow = z
     sender_user: DbText,
     sender_device: DbText,
     created_at: DbInt,
+    franking_cf: DbBytesOrNull.optional(),
+    franking_tag: DbBytesOrNull.optional(),
   })
   .transform((r) => ({
+    ...(r.franking_cf !== undefined && r.franking_tag !== undefined
+      ? { franking: { cf: toB64(r.franking_cf), tag: toB64(r.franking_tag) } }
+      : {}),
     id: r.id,
     msgId: r.msg_id,
     groupId: r.group_id,

@@ -64,6 +64,9 @@ export interface DB {
     ok_epoch: number;
     body: Uint8Array;
     created_at: number;
+    /** Franked application messages: the sender's commitment and the server's tag (migration 0004). */
+    franking_cf?: Uint8Array | null;
+    franking_tag?: Uint8Array | null;
   };
   mailbox: { id: Generated<number>; device_id: string; message_pk: number; created_at: number };
   links: {
@@ -97,6 +100,40 @@ export interface DB {
     auth: string;
     created_at: number;
   };
+  /** Moderation (migration 0004; moderation/store.ts). */
+  moderation_accounts: {
+    user_id: string;
+    suspended_at: number | null;
+    suspend_reason: string | null;
+    limits_lifted_at: number | null;
+  };
+  reports: {
+    report_id: string;
+    reporter_user: string;
+    reported_user: string;
+    category: string;
+    comment: string | null;
+    messages: string;
+    created_at: number;
+    status: string;
+    resolved_at: number | null;
+    resolution_reason: string | null;
+  };
+  appeals: {
+    appeal_id: string;
+    user_id: string;
+    text: string;
+    created_at: number;
+    resolved_at: number | null;
+  };
+  notices: {
+    id: Generated<number>;
+    user_id: string;
+    kind: string;
+    reason: string | null;
+    created_at: number;
+  };
+  stranger_reach: { user_id: string; target_user: string; reached_at: number };
 }
 
 export type Dialect = 'sqlite' | 'postgres';

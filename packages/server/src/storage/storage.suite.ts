@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ServerError } from '../errors.ts';
+import { ModerationStore } from '../moderation/store.ts';
 import { type NewDevice, type Outgoing, type Store, USERNAME_QUARANTINE_MS } from './store.ts';
 
 const id = () => randomBytes(12).toString('base64url');
@@ -268,7 +269,7 @@ export function runStorageSuite(
       const g = id();
       await store.createGroup(g, a, now);
       await rejectsCode(store.createGroup(g, a, now), 'GROUP_EXISTS');
-      assert.deepEqual(await store.group(g), { epoch: 0, members: [a] });
+      assert.deepEqual(await store.group(g), { epoch: 0, createdAt: now, members: [a] });
       assert.equal(await store.group(id()), undefined);
     });
 
@@ -580,6 +581,95 @@ export function runStorageSuite(
       assert.ok(!gone.includes(fresh));
       assert.equal(await store.attachmentSize(old), undefined);
       assert.equal(await store.attachmentSize(fresh), 20);
+    });
+
+    it('franking: the commitment and the server tag are stored with the message and delivered', async () => {
+      const a = await account();
+      const b = await account();
+      const g = id();
+      await store.createGroup(g, a, now);
+      await claim(a, [b]);
+      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const cf = Buffer.alloc(32, 7).toString('base64url');
+      const tag = new Uint8Array(32).fill(9);
+      await store.send(a, msg(g, 'application', 1, { franking: cf }), now, tag);
+      await store.send(a, msg(g, 'application', 1), now);
+      await rejectsCode(store.send(a, msg(g, 'proposal', 1, { franking: cf }), now, tag), 'BAD_REQUEST');
+      const items = (await store.mailbox(b.deviceId, 10)).filter((i) => i.kind === 'application');
+      assert.deepEqual(items[0]?.franking, { cf, tag: Buffer.from(tag).toString('base64url') });
+      assert.equal(items[1]?.franking, undefined, 'an unfranked message has none');
+    });
+
+    it('moderation: suspensions, limits, strangers, reports, appeals and notices', async () => {
+      const mod = new ModerationStore(store.db);
+      const a = await account();
+      const b = await account();
+      const c = await account();
+      assert.equal(await mod.suspension(a.userId), undefined);
+      await mod.suspend(a.userId, 'scam', now);
+      assert.deepEqual(await mod.suspension(a.userId), { at: now, reason: 'scam' });
+      await mod.liftLimits(a.userId, now);
+      assert.equal(await mod.limitsLifted(a.userId), true, 'an upsert keeps the other columns');
+      assert.deepEqual(await mod.suspension(a.userId), { at: now, reason: 'scam' });
+      await mod.liftSuspension(a.userId);
+      assert.equal(await mod.suspension(a.userId), undefined);
+      assert.equal(await mod.limitsLifted(b.userId), false);
+
+      const g = id();
+      await store.createGroup(g, a, now);
+      assert.equal(await mod.shareGroup(a.userId, b.userId), false);
+      await claim(a, [b]);
+      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      assert.equal(await mod.shareGroup(a.userId, b.userId), true);
+      assert.equal(await mod.shareGroup(b.userId, a.userId), true);
+      assert.equal(await mod.shareGroup(a.userId, c.userId), false);
+
+      const day = 24 * 60 * 60 * 1000;
+      await mod.recordStranger(c.userId, a.userId, now - 2 * day, now - 3 * day);
+      await mod.recordStranger(c.userId, b.userId, now - 10, now - day);
+      await mod.recordStranger(c.userId, b.userId, now - 5, now - day);
+      await mod.recordStranger(c.userId, a.userId, now, now - day);
+      assert.deepEqual(
+        (await mod.strangersSince(c.userId, now - day)).map((r) => r.target),
+        [b.userId, a.userId],
+        'distinct, oldest first, the old reach forgotten',
+      );
+
+      const reportId = id();
+      await mod.createReport({
+        reportId,
+        reporterUserId: b.userId,
+        reportedUserId: a.userId,
+        category: 'scam',
+        comment: 'asked for a code',
+        messages: [],
+        now,
+      });
+      assert.equal((await mod.reports({ status: 'open', reportedUserId: a.userId })).length, 1);
+      assert.equal(await mod.resolveReport(reportId, 'warned', 'first time', now + 1), true);
+      const r = await mod.report(reportId);
+      assert.equal(r?.status, 'warned');
+      assert.equal(r?.resolutionReason, 'first time');
+      assert.equal(await mod.resolveReport(id(), 'dismissed', undefined, now), false);
+
+      await mod.createAppeal(id(), a.userId, 'it was not me', now);
+      assert.equal((await mod.openAppeals(a.userId)).length, 1);
+      await mod.resolveAppeals(a.userId, now);
+      assert.equal((await mod.openAppeals(a.userId)).length, 0);
+
+      const before = await mod.lastNoticeId();
+      const n1 = await mod.addNotice(a.userId, 'warning', 'be nice', now);
+      const n2 = await mod.addNotice(b.userId, 'suspended', undefined, now);
+      assert.ok(n1 > before && n2 > n1);
+      assert.deepEqual(
+        (await mod.notices(a.userId, 0)).map((n) => [n.kind, n.reason]),
+        [['warning', 'be nice']],
+      );
+      assert.deepEqual(
+        (await mod.noticesAfter(before)).map((n) => n.id),
+        [n1, n2],
+      );
+      assert.equal(await mod.lastNoticeId(), n2);
     });
   });
 }

@@ -137,7 +137,12 @@ export class Store {
       store = new Store('postgres', new Kysely<DB>({ dialect: postgresDialect(pool) }), pool);
       try {
         if (options.schema !== undefined) {
-          await sql`create schema if not exists ${sql.id(options.schema)}`.execute(store.db);
+          // Nodes of a cluster starting together race here; "if not exists" does not cover that.
+          await sql`create schema if not exists ${sql.id(options.schema)}`
+            .execute(store.db)
+            .catch((err: unknown) => {
+              if (!isUniqueViolation(err)) throw err;
+            });
         }
       } catch (cause) {
         await store.close();
@@ -750,14 +755,20 @@ export class Store {
 
   async group(
     groupId: string,
-  ): Promise<{ epoch: number; members: { userId: string; deviceId: string }[] } | undefined> {
+  ): Promise<
+    { epoch: number; createdAt: number; members: { userId: string; deviceId: string }[] } | undefined
+  > {
     const g = await this.db
       .selectFrom('groups')
-      .select('epoch')
+      .select(['epoch', 'created_at'])
       .where('group_id', '=', groupId)
       .executeTakeFirst();
     if (g === undefined) return undefined;
-    return { epoch: parseRow(DbInt, g.epoch, 'group epoch'), members: await this.#members(this.db, groupId) };
+    return {
+      epoch: parseRow(DbInt, g.epoch, 'group epoch'),
+      createdAt: parseRow(DbInt, g.created_at, 'group created_at'),
+      members: await this.#members(this.db, groupId),
+    };
   }
 
   async #members(db: Kysely<DB>, groupId: string): Promise<{ userId: string; deviceId: string }[]> {
@@ -780,8 +791,20 @@ export class Store {
    * Stores one send and its mailbox entries in one transaction (see the class comment for the
    * locking). A repeated (device, msgId) returns the first result and stores nothing.
    */
-  async send(sender: { userId: string; deviceId: string }, msg: Outgoing, now: number): Promise<SendResult> {
+  async send(
+    sender: { userId: string; deviceId: string },
+    msg: Outgoing,
+    now: number,
+    /** The server's tag over `msg.franking` (moderation/franking.ts), stored beside it. */
+    frankingTag?: Uint8Array,
+  ): Promise<SendResult> {
     const body = Buffer.from(fromB64url(msg.body));
+    if (msg.franking !== undefined && msg.kind !== 'application')
+      throw fail(ErrorCode.BadRequest, 'only application messages carry a franking commitment');
+    const franking =
+      msg.franking !== undefined && frankingTag !== undefined
+        ? { franking_cf: Buffer.from(fromB64url(msg.franking)), franking_tag: Buffer.from(frankingTag) }
+        : {};
     const welcome = msg.welcome === undefined ? undefined : Buffer.from(fromB64url(msg.welcome));
     if (
       msg.kind !== 'commit' &&
@@ -872,6 +895,7 @@ export class Store {
           ok_epoch: okEpoch,
           body,
           created_at: now,
+          ...franking,
         });
         // Everyone but the sender, removed devices included: they learn of their removal this way.
         const recipients = members.map((m) => m.deviceId).filter((d) => d !== sender.deviceId);
@@ -1060,6 +1084,8 @@ export class Store {
         'm.sender_user',
         'm.sender_device',
         'm.created_at',
+        'm.franking_cf',
+        'm.franking_tag',
       ])
       .where('mb.device_id', '=', deviceId)
       .orderBy('mb.id');

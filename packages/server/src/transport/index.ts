@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context.ts';
 import { type EmbeddedTurn, registerRelayMetrics, registerTurnRoutes, startTurn } from '../turn.ts';
 import { loadCertificate, watchCertificate } from './certs.ts';
+import { trustedSources } from './proxy-v2.ts';
 import { type SharedPort, shareTlsPort } from './shared-port.ts';
 
 /** How often configured certificate files are checked for a renewal. */
@@ -76,6 +77,8 @@ export function createTransport(app: FastifyInstance, ctx: Context): Transport {
           relay: turn?.relay,
           firstBytesTimeoutMs: config.tuning.connectionTimeoutMs,
           handshakeTimeoutMs: config.tuning.tlsHandshakeTimeoutMs,
+          proxyProtocolFrom:
+            config.proxyProtocolFrom === undefined ? undefined : trustedSources(config.proxyProtocolFrom),
         });
         const port = shared;
         stopWatching = watchCertificate(
@@ -111,6 +114,7 @@ export function createTransport(app: FastifyInstance, ctx: Context): Transport {
                 relayAddress: turn.relay.config.relayAddress,
                 tlsOnAppPort: tls !== undefined,
               },
+        proxyProtocolFrom: config.proxyProtocolFrom?.length ?? 0,
       };
     },
     async close() {

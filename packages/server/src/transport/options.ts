@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { ServerError } from '../errors.ts';
+import { parseTrustedSources } from './proxy-v2.ts';
 
 /**
  * TLS on the app's own port. Both files or neither: with neither, a self-signed certificate for
@@ -33,6 +34,8 @@ export interface TurnConfig {
   ttlSeconds?: number;
   /** Relay to loopback peers (tests with two peers on one machine only). */
   allowLoopbackPeers?: boolean;
+  /** Private peers the relay may reach anyway (CIDR blocks; e.g. a test network of namespaces). */
+  allowedPeerCidrs?: string[];
 }
 
 /** What ServerConfig gains from this file. */
@@ -50,6 +53,16 @@ export interface TransportConfig {
    * TURN URLs. Default: the Host header of the request.
    */
   publicHost?: string;
+  /**
+   * Addresses (or CIDR blocks) of proxies in front of the port that send a PROXY protocol v2
+   * header (proxy-v2.ts); from them the header is required. Needs TLS on (the shared port).
+   */
+  proxyProtocolFrom?: string[];
+  /**
+   * Other URLs that reach this same server (fronts: other hosts, addresses, CDNs or proxies), in
+   * the order clients should try them; GET /v1/info tells clients, which fall back along the list.
+   */
+  fronts?: string[];
 }
 
 export const DEFAULT_TURN_PORT = 3478;
@@ -83,6 +96,20 @@ export const transportSettings = [
     key: 'publicHost',
     help: 'HOST or HOST:PORT clients reach us at, for TURN URLs',
     default: '(the Host header)',
+  },
+  {
+    flag: '--proxy-protocol-from',
+    env: 'KOLOKOL_PROXY_PROTOCOL_FROM',
+    key: 'proxyProtocolFrom',
+    help: 'ADDR[/BITS],... of proxies that send PROXY v2 (required from them)',
+    default: '(none)',
+  },
+  {
+    flag: '--fronts',
+    env: 'KOLOKOL_FRONTS',
+    key: 'fronts',
+    help: 'URL,URL... other addresses of this server, told to clients for fallback',
+    default: '(none)',
   },
   { flag: '--turn', env: 'KOLOKOL_TURN', key: 'turn', help: 'embedded TURN relay: on | off', default: 'on' },
   {
@@ -193,6 +220,34 @@ export function loadTransportConfig(
       throw bad('publicHost', 'must be a host name or IP address with an optional :port', publicHost);
     }
     out.publicHost = publicHost;
+  }
+
+  const proxyFrom = text('proxyProtocolFrom');
+  if (proxyFrom !== undefined) {
+    const r = parseTrustedSources(proxyFrom);
+    if ('bad' in r)
+      throw bad('proxyProtocolFrom', `${JSON.stringify(r.bad)} is not ADDR or ADDR/BITS`, proxyFrom);
+    if (out.tls === false)
+      throw bad('proxyProtocolFrom', 'needs --tls on (the shared port reads it)', proxyFrom);
+    out.proxyProtocolFrom = r.entries;
+  }
+  const fronts = text('fronts');
+  if (fronts !== undefined) {
+    const list = fronts
+      .split(',')
+      .map((f) => f.trim())
+      .filter((f) => f !== '');
+    for (const f of list) {
+      let u: URL | undefined;
+      try {
+        u = new URL(f);
+      } catch {
+        u = undefined;
+      }
+      if (u === undefined || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.pathname !== '/')
+        throw bad('fronts', `${JSON.stringify(f)} is not an http(s)://HOST[:PORT] URL`, fronts);
+    }
+    out.fronts = list.map((f) => new URL(f).origin);
   }
 
   if (!onOff('turn')) {

@@ -22,9 +22,10 @@
  * at is not lost; the raw socket must stay paused until then.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import type { Socket } from 'node:net';
+import type { BlockList, Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { isStun, type Relay, STUN_SNIFF_BYTES } from '@kolokol/relay';
+import { isTrusted, type ProxySource, readProxyHeader } from './proxy-v2.ts';
 
 /** What plain (non-TLS) connections on the port get. */
 export type PlainMode = 'serve' | 'redirect';
@@ -40,6 +41,11 @@ export interface SharedPortOptions {
   /** The TLS handshake must finish within this. */
   handshakeTimeoutMs: number;
   onTurnStream?: (secure: boolean) => void;
+  /**
+   * Connections from these sources start with a PROXY protocol v2 header (proxy-v2.ts), read
+   * before anything else; the client it names becomes the socket's remote address.
+   */
+  proxyProtocolFrom?: BlockList | undefined;
 }
 
 export interface SharedPort {
@@ -77,6 +83,45 @@ function sniff(socket: Socket, timeoutMs: number, decide: (bytes: Buffer) => voi
   };
   socket.on('data', onData);
   socket.on('error', onError);
+}
+
+/**
+ * Reads the PROXY v2 header a trusted proxy must send first, then hands on the socket with the
+ * bytes after the header put back. A missing or bad header closes the connection.
+ */
+function takeProxyHeader(
+  socket: Socket,
+  timeoutMs: number,
+  then: (source: ProxySource | undefined) => void,
+): void {
+  let buffered = Buffer.alloc(0);
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  timer.unref();
+  const onError = () => socket.destroy();
+  const onData = (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    const header = readProxyHeader(buffered);
+    if (header.kind === 'more') return;
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('error', onError);
+    if (header.kind === 'bad') {
+      socket.destroy();
+      return;
+    }
+    socket.pause();
+    const rest = buffered.subarray(header.length);
+    if (rest.length > 0) socket.unshift(rest);
+    then(header.source);
+  };
+  socket.on('data', onData);
+  socket.on('error', onError);
+}
+
+/** Makes `socket` report the client a PROXY header named (Fastify's req.ip, the relay, limits). */
+function setRemote(socket: Socket, source: ProxySource): void {
+  Object.defineProperty(socket, 'remoteAddress', { value: source.address, configurable: true });
+  Object.defineProperty(socket, 'remotePort', { value: source.port, configurable: true });
 }
 
 /** Installs the sorting on `server`'s accepted connections; call before listen(). */
@@ -129,11 +174,16 @@ export function shareTlsPort(server: HttpServer, options: SharedPortOptions): Sh
     `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
   const handshakes = new Map<string, ReturnType<typeof setTimeout>>();
 
-  server.on('connection', (raw: Socket) => {
+  // Clients named by PROXY headers, by the key of the proxy's connection: the TLS socket made from
+  // a raw socket shares its key, and takes the client's address once its handshake is done.
+  const proxied = new Map<string, ProxySource>();
+  const sort = (raw: Socket, source: ProxySource | undefined) => {
     const key = keyOf(raw);
     sorting.set(key, raw);
+    if (source !== undefined) proxied.set(key, source);
     raw.once('close', () => {
       if (sorting.get(key) === raw) sorting.delete(key);
+      proxied.delete(key);
     });
     sniff(raw, options.firstBytesTimeoutMs, (bytes) => {
       if (bytes[0] === TLS_HANDSHAKE_RECORD) {
@@ -153,6 +203,7 @@ export function shareTlsPort(server: HttpServer, options: SharedPortOptions): Sh
         return;
       }
       sorting.delete(key);
+      if (source !== undefined) setRemote(raw, source);
       if (options.plain === 'serve') {
         if (!toRelay(raw, bytes, false)) toHttp(raw, bytes);
         return;
@@ -161,6 +212,18 @@ export function shareTlsPort(server: HttpServer, options: SharedPortOptions): Sh
       redirector.emit('connection', raw);
       raw.resume();
     });
+  };
+  server.on('connection', (raw: Socket) => {
+    const { proxyProtocolFrom } = options;
+    if (proxyProtocolFrom !== undefined && isTrusted(proxyProtocolFrom, raw.remoteAddress)) {
+      takeProxyHeader(raw, options.firstBytesTimeoutMs, (source) => {
+        sort(raw, source);
+        // takeProxyHeader paused it; sniff's listener alone would not restart the flow.
+        raw.resume();
+      });
+      return;
+    }
+    sort(raw, undefined);
   });
   // A failed handshake (scanners, garbage) only concerns that socket.
   tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
@@ -169,8 +232,10 @@ export function shareTlsPort(server: HttpServer, options: SharedPortOptions): Sh
     const key = keyOf(socket);
     clearTimeout(handshakes.get(key));
     handshakes.delete(key);
+    const source = proxied.get(key);
     sniff(socket, options.firstBytesTimeoutMs, (bytes) => {
-      sorting.delete(keyOf(socket));
+      sorting.delete(key);
+      if (source !== undefined) setRemote(socket, source);
       if (!toRelay(socket, bytes, true)) toHttp(socket, bytes);
     });
   });
@@ -184,6 +249,7 @@ export function shareTlsPort(server: HttpServer, options: SharedPortOptions): Sh
       sorting.clear();
       for (const t of handshakes.values()) clearTimeout(t);
       handshakes.clear();
+      proxied.clear();
     },
   };
 }

@@ -11,6 +11,7 @@ import { resolveConfig } from '../app.ts';
 import { LocalBus } from '../bus.ts';
 import type { Context } from '../context.ts';
 import { createMetrics } from '../metrics.ts';
+import type { Moderation } from '../moderation/service.ts';
 import { Presence } from '../push.ts';
 import { RateLimiter } from '../ratelimit.ts';
 import type { Device, Session, Store } from '../storage/store.ts';
@@ -83,6 +84,7 @@ function setup(session: Session, onDeviceLookup: (bus: LocalBus) => void) {
     presence: new Presence(),
     push: undefined,
     connections: new ConnectionRegistry<Connection>(),
+    moderation: { assertNotSuspended: async () => {}, tagFor: () => undefined } as unknown as Moderation,
   };
   const ws = new FakeSocket();
   const conn = new Connection(ctx, ws as unknown as WebSocket);

@@ -27,6 +27,10 @@ const CLOSE_GRACE_MS = 2000;
 /** Room for an item's JSON besides its body (ids, sender, base64 growth is added separately). */
 const ITEM_OVERHEAD = 512;
 const encodedSize = (bodyBytes: number) => Math.ceil((bodyBytes * 4) / 3) + ITEM_OVERHEAD;
+/** A pump that failed (database unreachable, e.g. restarting) tries again after this long. */
+const PUMP_RETRY_MS = 1000;
+/** RFC 6455 "internal error": the server could not check the session; the client retries. */
+const CLOSE_INTERNAL_ERROR = 1011;
 
 type State = 'hello' | 'ready' | 'closing';
 
@@ -77,6 +81,7 @@ export class Connection {
   #helloTimer: NodeJS.Timeout | undefined;
   #slowTimer: NodeJS.Timeout | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   /** Bus messages that arrived while `hello` was authenticating (a revocation racing it). */
   #early: BusMessage[] = [];
@@ -152,6 +157,7 @@ export class Connection {
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#slowTimer);
     clearInterval(this.#rescanTimer);
+    clearTimeout(this.#retryTimer);
     clearTimeout(this.#expiryTimer);
   }
 
@@ -242,8 +248,17 @@ export class Connection {
             this.#send({ t: 'ok', rid: frame.rid, msgId: frame.msg.msgId, seq: 0, epoch });
             return;
           }
-          const r = await this.#ctx.store.send(auth, frame.msg, Date.now());
-          if (!r.duplicate) {
+          const now = Date.now();
+          const r = await this.#ctx.store.send(
+            auth,
+            frame.msg,
+            now,
+            this.#ctx.moderation.tagFor(auth.userId, frame.msg, now),
+          );
+          // A retry of a stored send: the node that stored it may have died before it nudged the
+          // recipients (a cluster node killed mid-send), so nudge them again; no second push.
+          if (r.duplicate) this.#nudgeMembers(frame.msg.groupId, auth.deviceId);
+          else {
             this.#ctx.metrics.accepted.inc({ kind: frame.msg.kind });
             for (const d of new Set(r.recipients)) {
               this.#ctx.bus.publish(d, { type: 'mailbox' });
@@ -262,6 +277,18 @@ export class Connection {
     } catch (err) {
       this.#fail(rid, err);
     }
+  }
+
+  /** Best effort: the bus may repeat nudges, and connections re-read their mailbox anyway. */
+  #nudgeMembers(groupId: string, self: string): void {
+    this.#ctx.store
+      .group(groupId)
+      .then((g) => {
+        for (const m of g?.members ?? []) {
+          if (m.deviceId !== self) this.#ctx.bus.publish(m.deviceId, { type: 'mailbox' });
+        }
+      })
+      .catch((err: unknown) => this.#ctx.log.warn({ err }, 'nudge after a repeated send failed'));
   }
 
   /**
@@ -347,7 +374,16 @@ export class Connection {
       this.#sendError(undefined, err);
       const code = err instanceof ServerError ? err.code : undefined;
       const revoked = code === ErrorCode.SessionRevoked || code === ErrorCode.DeviceRevoked;
-      this.close(revoked ? CloseCode.SessionRevoked : CloseCode.Unauthorized, 'unauthorized', 'unauthorized');
+      if (revoked || code === ErrorCode.Unauthorized) {
+        this.close(
+          revoked ? CloseCode.SessionRevoked : CloseCode.Unauthorized,
+          'unauthorized',
+          'unauthorized',
+        );
+      } else {
+        // Not a verdict on the token (the database did not answer): the client must come back.
+        this.close(CLOSE_INTERNAL_ERROR, 'try again', 'internal');
+      }
       return;
     }
     if (this.#state !== 'hello') return;
@@ -439,7 +475,13 @@ export class Connection {
       return this.#pumping.then(() => (this.#pumpAgain ? this.#pumpSettled() : undefined));
     }
     const run = this.#pumpLoop()
-      .catch((err: unknown) => this.#ctx.log.error({ err }, 'mailbox pump failed'))
+      .catch((err: unknown) => {
+        this.#ctx.log.error({ err }, 'mailbox pump failed');
+        // Nothing else may nudge this device for a while (the periodic rescan is a safety net).
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = setTimeout(() => this.pump(), PUMP_RETRY_MS);
+        this.#retryTimer.unref();
+      })
       .finally(() => {
         this.#pumping = undefined;
       });
