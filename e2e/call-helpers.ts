@@ -45,11 +45,13 @@ export async function callPerson(
   url: string,
   username: string,
   displayName: string,
+  /** 'allow' installs the app's service worker (its offline shell), as a returning user has it. */
+  serviceWorkers: 'allow' | 'block' = 'block',
 ): Promise<Person> {
   const context = await browser.newContext({
     locale: 'en-US',
     viewport: { width: 1200, height: 800 },
-    serviceWorkers: 'block',
+    serviceWorkers,
   });
   await context.grantPermissions(['camera', 'microphone']);
   await context.addInitScript(() => localStorage.setItem('kolokol:test-hooks', '1'));
@@ -253,4 +255,74 @@ export async function assertMediaFlows(
     );
   });
   return { local, remote };
+}
+
+/** The hooks' tone(): which call tone plays, measured from the page's audio graph (apps/web/src/tones.ts). */
+export interface ToneSample {
+  kind: 'ringback' | 'ring' | undefined;
+  running: boolean;
+  level: number;
+  peakHz: number | undefined;
+}
+
+/** Below this RMS the tone output counts as silent (a burst peaks near 0.14). */
+export const SILENT = 1e-3;
+
+/**
+ * Samples the call tone every `everyMs` for `ms` inside the page, so the spacing of the samples
+ * does not depend on round trips to the browser (cadence checks need it).
+ */
+export function toneSamples(page: Page, ms: number, everyMs = 50): Promise<(ToneSample & { at: number })[]> {
+  return page.evaluate(
+    async ([total, every]) => {
+      const hooks = (globalThis as { __kolokolCalls?: { tone(): ToneSample } }).__kolokolCalls;
+      if (hooks === undefined) throw new Error('no call test hooks');
+      const out: (ToneSample & { at: number })[] = [];
+      const end = performance.now() + total;
+      while (performance.now() < end) {
+        out.push({ ...hooks.tone(), at: performance.now() });
+        await new Promise((r) => setTimeout(r, every));
+      }
+      return out;
+    },
+    [ms, everyMs] as const,
+  );
+}
+
+/** The tracks the page's peer connection sends (the hooks' senders()). */
+export function sendingTracks(
+  page: Page,
+): Promise<{ kind: string; id: string; label: string; enabled: boolean; readyState: string }[]> {
+  return page.evaluate(() => {
+    const hooks = (
+      globalThis as {
+        __kolokolCalls?: {
+          senders(): { kind: string; id: string; label: string; enabled: boolean; readyState: string }[];
+        };
+      }
+    ).__kolokolCalls;
+    if (hooks === undefined) throw new Error('no call test hooks');
+    return hooks.senders();
+  });
+}
+
+/**
+ * Inbound media of `kind` keeps arriving on `page` over `ms`: packets grow, and audio has a level
+ * or video frames keep being decoded. Returns the later sample.
+ */
+export async function assertInboundGrows(page: Page, kind: 'audio' | 'video', ms = 2000): Promise<Stat> {
+  const before = inbound(await stats(page), kind);
+  await new Promise((r) => setTimeout(r, ms));
+  const later = inbound(await stats(page), kind);
+  assert.ok(
+    num(later?.packetsReceived) > num(before?.packetsReceived),
+    `inbound ${kind} packets grow: ${num(before?.packetsReceived)} -> ${num(later?.packetsReceived)}`,
+  );
+  if (kind === 'audio') assert.ok(num(later?.audioLevel) > 0, `audio level ${String(later?.audioLevel)}`);
+  else
+    assert.ok(
+      num(later?.framesDecoded) > num(before?.framesDecoded),
+      `video frames keep being decoded: ${num(before?.framesDecoded)} -> ${num(later?.framesDecoded)}`,
+    );
+  return later ?? {};
 }

@@ -13,7 +13,6 @@ import {
   openChat,
   type Person,
   send,
-  shot,
   shotBoth,
   signUp,
   startApp,
@@ -151,7 +150,7 @@ describe('web messenger', { skip: !hasChromium && 'no /usr/bin/chromium', concur
     });
     const bar = alice.page.getByRole('progressbar', { name: 'Sending report.bin' });
     await visible(bar);
-    await shot(alice.page, 'attachment-uploading-light');
+    // Its screenshot, in both themes, is taken by messenger-more.test.ts on a slower upload.
     await gone(bar, 60_000);
     await cdp.send('Network.emulateNetworkConditions', {
       offline: false,
@@ -208,7 +207,7 @@ describe('web messenger', { skip: !hasChromium && 'no /usr/bin/chromium', concur
     await visible(alice.page.getByText('Offline.'), 30_000);
     await send(alice, 'Written on the train');
     await visible(message(alice, 'Written on the train').getByRole('img', { name: 'Sending' }));
-    await shot(alice.page, 'offline-light');
+    await shotBoth(alice.page, 'offline');
     await alice.context.setOffline(false);
     await visible(message(bob, 'Written on the train'), 60_000);
     await gone(message(alice, 'Written on the train').getByRole('img', { name: 'Sending' }), 30_000);

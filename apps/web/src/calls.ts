@@ -15,6 +15,7 @@ import {
 } from '@kolokol/calls';
 import SFrameWorker from '@kolokol/calls/sframe-worker?worker';
 import { type Call, type CallRecord, ClientEvent, type KolokolClient } from '@kolokol/sdk';
+import { type ToneKind, TonePlayer, type ToneProbe } from './tones.ts';
 
 const STATS_MS = 1000;
 const HISTORY_LIMIT = 50;
@@ -39,6 +40,10 @@ export interface CallTestHooks {
     iceOnly?: IceUrlKind | IceUrlKind[] | null;
   }): void;
   state(): string | undefined;
+  /** The call tone this device plays (ringback, ring or none), measured from the audio graph. */
+  tone(): ToneProbe;
+  /** The tracks the peer connection sends now (after device switches and screen sharing). */
+  senders(): { kind: string; id: string; label: string; enabled: boolean; readyState: string }[];
 }
 
 export class CallController {
@@ -56,6 +61,7 @@ export class CallController {
   /** Selected input devices (deviceId); undefined: the browser's default. */
   micId: string | undefined;
   camId: string | undefined;
+  readonly #tones = new TonePlayer();
   #previous: RTCStatsReport | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #screen: MediaStreamTrack | undefined;
@@ -69,6 +75,11 @@ export class CallController {
 
   get #client(): KolokolClient {
     return this.#host.client;
+  }
+
+  /** The tone that plays now; the call panel and the incoming-call dialog expose it as `data-tone`. */
+  get tone(): ToneKind | undefined {
+    return this.#tones.kind;
   }
 
   get engine(): BrowserMediaEngine | undefined {
@@ -91,19 +102,19 @@ export class CallController {
           const stream = streams[0] ?? this.remoteStream ?? new MediaStream();
           if (!stream.getTracks().includes(track)) stream.addTrack(track);
           this.remoteStream = stream;
-          this.#host.changed();
+          this.#changed();
         },
       }),
     });
     const onIncoming = (call: Call) => {
       // The SDK already answers `busy` when we are in another call; show only the one we have.
       if (this.call === undefined || this.call.state === 'ended') this.#take(call);
-      this.#host.changed();
+      this.#changed();
     };
     const onUpdated = (call: Call) => {
       if (call.id === this.call?.id) {
         if (call.state === 'connected') this.#watchStats();
-        this.#host.changed();
+        this.#changed();
       }
     };
     const onEnded = (call: Call, record: CallRecord) => {
@@ -113,7 +124,7 @@ export class CallController {
         HISTORY_LIMIT,
       );
       this.#host.onCallEnded(call, record);
-      this.#host.changed();
+      this.#changed();
     };
     c.on(ClientEvent.CallIncoming, onIncoming);
     c.on(ClientEvent.CallUpdated, onUpdated);
@@ -140,6 +151,21 @@ export class CallController {
           c.calls.configure(calls);
         },
         state: () => this.call?.state,
+        tone: () => this.#tones.probe(),
+        senders: () =>
+          (this.engine?.pc.getSenders() ?? []).flatMap((s) =>
+            s.track === null
+              ? []
+              : [
+                  {
+                    kind: s.track.kind,
+                    id: s.track.id,
+                    label: s.track.label,
+                    enabled: s.track.enabled,
+                    readyState: s.track.readyState,
+                  },
+                ],
+          ),
       };
       (globalThis as { __kolokolCalls?: CallTestHooks }).__kolokolCalls = hooks;
     }
@@ -148,12 +174,13 @@ export class CallController {
   stop(): void {
     for (const off of this.#off) off();
     this.#reset();
+    this.#tones.close();
   }
 
   async reloadHistory(): Promise<void> {
     try {
       this.history = await this.#client.calls.history({ limit: HISTORY_LIMIT });
-      this.#host.changed();
+      this.#changed();
     } catch (e) {
       console.warn('kolokol: call history', e);
     }
@@ -168,7 +195,7 @@ export class CallController {
       throw e;
     }
     this.#take(call);
-    this.#host.changed();
+    this.#changed();
   }
 
   async accept(): Promise<void> {
@@ -186,18 +213,18 @@ export class CallController {
   toggleMute(): void {
     this.muted = !this.muted;
     for (const t of this.localStream?.getAudioTracks() ?? []) t.enabled = !this.muted;
-    this.#host.changed();
+    this.#changed();
   }
 
   toggleCamera(): void {
     this.cameraOff = !this.cameraOff;
     for (const t of this.localStream?.getVideoTracks() ?? []) t.enabled = !this.cameraOff;
-    this.#host.changed();
+    this.#changed();
   }
 
   setVolume(v: number): void {
     this.volume = Math.min(1, Math.max(0, v));
-    this.#host.changed();
+    this.#changed();
   }
 
   /** Swaps the microphone or camera without renegotiating: the sender (and its SFrame transform) stays. */
@@ -222,7 +249,7 @@ export class CallController {
       }
       local.addTrack(track);
     }
-    this.#host.changed();
+    this.#changed();
   }
 
   /** Screen sharing replaces the camera track of a video call; stopping it puts the camera back. */
@@ -238,7 +265,7 @@ export class CallController {
     track.addEventListener('ended', () => this.#stopScreen());
     await this.#replace('video', track);
     this.sharing = true;
-    this.#host.changed();
+    this.#changed();
   }
 
   #stopScreen(): void {
@@ -248,7 +275,7 @@ export class CallController {
     screen?.stop();
     const cam = this.localStream?.getVideoTracks()[0];
     if (cam !== undefined) void this.#replace('video', cam).catch(() => {});
-    this.#host.changed();
+    this.#changed();
   }
 
   async #replace(kind: 'audio' | 'video', track: MediaStreamTrack): Promise<void> {
@@ -264,8 +291,26 @@ export class CallController {
     this.localStream = stream;
     this.muted = false;
     this.cameraOff = false;
-    this.#host.changed();
+    this.#changed();
     return stream;
+  }
+
+  /**
+   * Every change of the call passes here, so the tone follows the call state and nothing else:
+   * ringback only once a callee device reported that it rings (the caller hears ringing exactly
+   * while the callee's phone rings), a ring while ours does, and silence on answer, decline,
+   * busy, timeout, cancel or hang-up.
+   */
+  #changed(): void {
+    const call = this.call;
+    const tone: ToneKind | undefined =
+      call?.state === 'ringing-out' && call.remoteRinging
+        ? 'ringback'
+        : call?.state === 'ringing-in'
+          ? 'ring'
+          : undefined;
+    this.#tones.play(tone);
+    this.#host.changed();
   }
 
   #take(call: Call): void {
@@ -282,7 +327,7 @@ export class CallController {
         const report = await engine.getStats();
         this.details = connectionDetails(report, this.#previous);
         this.#previous = report;
-        this.#host.changed();
+        this.#changed();
       } catch {
         // The connection closed between two ticks.
       }
@@ -305,5 +350,6 @@ export class CallController {
     this.muted = false;
     this.cameraOff = false;
     this.sharing = false;
+    this.#tones.play(undefined);
   }
 }

@@ -55,7 +55,12 @@ function Incoming({ m }: { m: Messenger }) {
   const call = m.calls.call;
   const name = peerName(m);
   return (
-    <div className="call-incoming" role="alertdialog" aria-labelledby={titleId}>
+    <div
+      className="call-incoming"
+      role="alertdialog"
+      aria-labelledby={titleId}
+      data-tone={m.calls.tone ?? 'none'}
+    >
       <h2 id={titleId}>{t(call?.video === true ? 'call.incomingVideo' : 'call.incoming', { name })}</h2>
       <div className="row">
         <button type="button" className="button primary" onClick={() => void m.calls.accept()}>
@@ -124,7 +129,11 @@ function ActiveCall({ m }: { m: Messenger }) {
           ? t('call.ringing')
           : t('call.calling');
   return (
-    <section className={`call-panel ${call.video ? 'video' : ''}`} aria-labelledby={titleId}>
+    <section
+      className={`call-panel ${call.video ? 'video' : ''}`}
+      aria-labelledby={titleId}
+      data-tone={c.tone ?? 'none'}
+    >
       <header className="call-head">
         <h2 id={titleId}>{t('call.with', { name })}</h2>
         <p className="muted" role="status">
