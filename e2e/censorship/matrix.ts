@@ -84,6 +84,19 @@ function startIn(ns: string, args: string[], ready: RegExp, log: (l: string) => 
   });
 }
 
+/**
+ * Waits until the app's service worker controls the page and the SDK kept the server's fronts:
+ * what a returning user has.
+ */
+async function installed(p: Person): Promise<void> {
+  await p.page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  if (!(await p.page.evaluate(() => navigator.serviceWorker.controller !== null))) await p.page.reload();
+  await p.page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, {
+    timeout: 30_000,
+  });
+  await visible(p.page.getByRole('list', { name: 'Chats' }), 30_000);
+}
+
 /** Runs one step of a scenario; its failure names the step (a bare locator timeout says little). */
 async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -178,19 +191,36 @@ export async function startRig(log: (line: string) => void = () => {}): Promise<
   const namespaces = ns;
 
   async function scenario(profile: Profile, row: Row): Promise<void> {
-    applyRules(namespaces, [...BASE_RULES, ...profile.rules]);
+    const censor = [...BASE_RULES, ...profile.rules];
+    applyRules(namespaces, profile.returning === true ? BASE_RULES : censor);
     const url = profile.entry === 'proxy' ? PROXY : FRONT1;
     const tag = profile.id.toLowerCase();
     const people: Person[] = [];
+    const sw = profile.returning === true ? 'allow' : 'block';
     try {
       const t0 = Date.now();
       const alice = await step('alice signs up', () =>
-        callPerson(aliceBrowser, url, `alice_${tag}`, 'Alice'),
+        callPerson(aliceBrowser, url, `alice_${tag}`, 'Alice', sw),
       );
       people.push(alice);
       row.pageLoad = `ok ${((Date.now() - t0) / 1000).toFixed(1)} s`;
-      const bob = await step('bob signs up', () => callPerson(bobBrowser, url, `bob_${tag}`, 'Bob'));
+      const bob = await step('bob signs up', () => callPerson(bobBrowser, url, `bob_${tag}`, 'Bob', sw));
       people.push(bob);
+      if (profile.returning === true) {
+        await step('the app is installed', () => Promise.all([alice, bob].map((p) => installed(p))));
+        applyRules(namespaces, censor);
+        const t1 = Date.now();
+        await step('the installed app opens under the censor', () =>
+          Promise.all(
+            [alice, bob].map(async (p) => {
+              // Not 'load': a resource that is not in the app's cache may hang on the frozen front.
+              await p.page.reload({ waitUntil: 'commit', timeout: 30_000 });
+              await visible(p.page.getByRole('list', { name: 'Chats' }), 30_000);
+            }),
+          ),
+        );
+        row.pageLoad = `ok ${((Date.now() - t1) / 1000).toFixed(1)} s (installed)`;
+      }
 
       // Contacts both ways: the consent rules let a contact's chat and call in without a request.
       await step('alice adds bob as a contact', () => addContact(alice, bob.username));
@@ -276,8 +306,18 @@ export async function startRig(log: (line: string) => void = () => {}): Promise<
       // What each person saw when the profile failed: artifacts/censorship/P?-NAME.png.
       const shots = join(repoRoot, 'artifacts/censorship');
       mkdirSync(shots, { recursive: true });
-      for (const p of people)
-        await p.page.screenshot({ path: join(shots, `${profile.id}-${p.username}.png`) }).catch(() => {});
+      for (const p of people) {
+        await p.page
+          .screenshot({ path: join(shots, `${profile.id}-${p.username}.png`), timeout: 10_000 })
+          .catch(() => {});
+        // The text on screen too, for a page that cannot even be photographed.
+        const text = await withTimeout(
+          p.page.evaluate(() => document.body?.innerText ?? '(no body)'),
+          5000,
+          'page text',
+        ).catch((err: unknown) => `(unreadable: ${String(err)})`);
+        log(`${profile.id} ${p.username} sees: ${text.replace(/\s+/g, ' ').slice(0, 300)}`);
+      }
       throw e;
     } finally {
       for (const p of people) await p.context.close().catch(() => {});

@@ -97,7 +97,8 @@ export function savePrefs(p: Prefs): void {
 
 export async function fetchServerInfo(origin: string): Promise<ServerInfo | undefined> {
   try {
-    const res = await fetch(`${origin}/v1/info`);
+    // A frozen front must not hold the app at its start: without an answer it opens on defaults.
+    const res = await fetch(`${origin}/v1/info`, { signal: AbortSignal.timeout(8000) });
     if (!res.ok) return undefined;
     const v: unknown = await res.json();
     if (typeof v !== 'object' || v === null) return undefined;

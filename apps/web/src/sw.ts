@@ -48,6 +48,9 @@ self.addEventListener('activate', (event) => {
   );
 });
 
+/** How long a page load waits for the network before the cached shell opens instead. */
+const NAVIGATION_WAIT_MS = 4000;
+
 self.addEventListener('fetch', (event) => {
   const req = event.request;
   if (req.method !== 'GET') return;
@@ -55,15 +58,30 @@ self.addEventListener('fetch', (event) => {
   // The API and anything cross-origin always go to the network.
   if (url.origin !== self.location.origin || url.pathname.startsWith('/v1/')) return;
   if (req.mode === 'navigate') {
-    // Network first for the page, so a new version shows at once when online; the cached shell offline.
+    // Network first for the page, so a new version shows at once when online; the cached shell
+    // offline, and also when the network neither answers nor fails: a censor may freeze a
+    // connection instead of refusing it (brief, profile P5), and the app must still open and
+    // reach the server through another front.
+    const shell = async () =>
+      (await caches.match('/', { ignoreVary: true })) ??
+      (await caches.match('/index.html', { ignoreVary: true })) ??
+      Response.error();
     event.respondWith(
-      fetch(req).catch(
-        async () => (await caches.match('/')) ?? (await caches.match('/index.html')) ?? Response.error(),
-      ),
+      (async () => {
+        const network = fetch(req);
+        const cached = await shell();
+        if (cached.type === 'error') return network.catch(() => cached);
+        const timer = new Promise<Response>((resolve) =>
+          setTimeout(() => resolve(cached), NAVIGATION_WAIT_MS),
+        );
+        return Promise.race([network.catch(() => cached), timer]);
+      })(),
     );
     return;
   }
-  event.respondWith((async () => (await caches.match(req)) ?? fetch(req))());
+  // ignoreVary: the server answers `Vary: Origin` (its CORS for fronts), and a module script's
+  // request carries an Origin header that the precache request did not: the file is the same.
+  event.respondWith((async () => (await caches.match(req, { ignoreVary: true })) ?? fetch(req))());
 });
 
 async function language(): Promise<Language> {

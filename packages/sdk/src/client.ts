@@ -47,7 +47,13 @@ import { decryptAttachment, encryptAttachment } from './attachments.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { pushHintOf } from './calls/machine.ts';
 import { CallEvent, type CallEvents, CallManager } from './calls/manager.ts';
-import { Connection, type ConnectionState, type OkFrame, type PushFrame } from './connection.ts';
+import {
+  Connection,
+  type ConnectionOptions,
+  type ConnectionState,
+  type OkFrame,
+  type PushFrame,
+} from './connection.ts';
 import { ConsentEvent, type ConsentEvents, ConsentManager } from './consent/manager.ts';
 import {
   type AttachmentRef,
@@ -64,6 +70,7 @@ import {
 import { SdkError } from './errors.ts';
 import { TypedEmitter } from './events.ts';
 import { checkFranking, frankEnvelope } from './franking.ts';
+import { Fronts, frontOrigin, MAX_FRONTS } from './fronts.ts';
 import { forbiddenMembershipChange, isAdmin, type MembershipChange, withAdmin } from './groups.ts';
 import { HttpApi } from './http.ts';
 import { decodeLinkBundle, encodeLinkBundle, formatLinkCode, LINK_AAD, parseLinkCode } from './link.ts';
@@ -182,6 +189,10 @@ export interface ClientOptions {
   transport?: Transport;
   /** Reconnect policy; tests shorten it. */
   backoff?: BackoffOptions;
+  /** Keep-alive and timeouts of the WebSocket (connection.ts); tests shorten them. */
+  connection?: Omit<ConnectionOptions, 'backoff'>;
+  /** How long an API request may wait for its answer before its front counts as failed (http.ts). */
+  httpTimeoutMs?: number;
   /** One-time key packages kept on the server (topped up below `keyPackageLow`). */
   keyPackageTarget?: number;
   keyPackageLow?: number;
@@ -259,6 +270,9 @@ const seenKey = (deviceId: string, msgId: string) => `${deviceId}:${msgId}`;
 /** Set while our consent rules changed here and have not been queued to our other devices. */
 const CONSENT_UNSYNCED = 'consent:unsynced';
 const SELF_GROUP_INFO = new TextEncoder().encode('kolokol/self-group/v1');
+/** The server's other addresses as last published in /v1/info (fronts.ts). */
+const FRONTS_KEY = 'fronts';
+const FrontList = z.array(z.string().max(512)).max(MAX_FRONTS);
 
 interface Internals {
   store: Store;
@@ -278,6 +292,11 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   readonly calls: CallManager;
   /** Who may reach us, and the requests of those who may not yet (consent/manager.ts). */
   readonly consent: ConsentManager;
+  /**
+   * The addresses this server answers under (fronts.ts): the API, the WebSocket and TURN use the
+   * current one and move to the next when it fails. Learned from /v1/info and kept in the store.
+   */
+  readonly fronts: Fronts;
   readonly #moderation: ClientModeration;
 
   readonly #store: Store;
@@ -337,7 +356,13 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       identityKey: i.account.identity.publicKey,
       directory,
     };
-    this.#api = new HttpApi(i.account.server, i.transport.fetch, (refresh) => this.#token(refresh));
+    this.fronts = new Fronts(i.account.server);
+    this.#api = new HttpApi(
+      this.fronts,
+      i.transport.fetch,
+      (refresh) => this.#token(refresh),
+      i.options.httpTimeoutMs === undefined ? {} : { timeoutMs: i.options.httpTimeoutMs },
+    );
     this.#selfGroupId = toB64(hkdf(sha256, i.account.identity.privateKey, undefined, SELF_GROUP_INFO, 18));
     this.consent = new ConsentManager({
       userId: this.userId,
@@ -375,7 +400,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       icePolicy: (userId) => this.consent.icePolicy(userId),
     });
     this.#conn = new Connection(
-      i.account.server,
+      this.fronts,
       i.transport,
       {
         token: (refresh) => this.#token(refresh),
@@ -385,7 +410,10 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
         onFatal: (e) => this.#onFatal(e),
         onProtocolError: (e) => this.emit(ClientEvent.Error, e),
       },
-      i.options.backoff === undefined ? {} : { backoff: i.options.backoff },
+      {
+        ...i.options.connection,
+        ...(i.options.backoff === undefined ? {} : { backoff: i.options.backoff }),
+      },
     );
   }
 
@@ -401,6 +429,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     store: Store;
     transport?: Transport;
     backoff?: BackoffOptions;
+    connection?: Omit<ConnectionOptions, 'backoff'>;
+    httpTimeoutMs?: number;
   }): Promise<KolokolClient> {
     if ((await o.store.getAccount()) !== undefined) {
       throw new SdkError('ALREADY_REGISTERED', 'this store already holds an account');
@@ -454,6 +484,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     store: Store;
     transport?: Transport;
     backoff?: BackoffOptions;
+    connection?: Omit<ConnectionOptions, 'backoff'>;
+    httpTimeoutMs?: number;
     keyPackageTarget?: number;
     keyPackageLow?: number;
   }): Promise<KolokolClient> {
@@ -475,6 +507,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     deviceName?: string;
     transport?: Transport;
     backoff?: BackoffOptions;
+    connection?: Omit<ConnectionOptions, 'backoff'>;
+    httpTimeoutMs?: number;
   }): Promise<KolokolClient> {
     if ((await o.store.getAccount()) !== undefined) {
       throw new SdkError('ALREADY_REGISTERED', 'this store already holds an account');
@@ -535,7 +569,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   connect(): Promise<void> {
     if (this.#closed) return Promise.reject(new SdkError('CLOSED', 'client closed'));
     if (this.#connecting === undefined) {
-      this.#connecting = this.#conn.start();
+      // The fronts known from an earlier run first: the primary may be the one that is blocked.
+      this.#connecting = this.#loadFronts().then(() => this.#conn.start());
       // Queued sends from an earlier run of the app go out now, in order.
       this.#spawn(() => this.#resumeOutbox());
     }
@@ -2296,6 +2331,34 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     this.#spawn(() => this.#expirePending());
     this.#spawn(() => this.#setUpSelfGroup());
     this.#spawn(() => this.#moderation.fetchNotices());
+    this.#spawn(() => this.#refreshFronts());
+    this.calls.onReconnected();
+  }
+
+  /**
+   * Adds another way to this server, e.g. a community proxy from a `kolokol://proxy` link
+   * (`proxyFront(parseProxyLink(text))`), kept on this device. False if it was known already.
+   */
+  async addFront(url: string): Promise<boolean> {
+    if (frontOrigin(url) === undefined)
+      throw new SdkError('INVALID_ARGUMENT', 'a front is an https://HOST[:PORT] address');
+    const added = this.fronts.learn([url]);
+    if (added) await this.#store.setKv(FRONTS_KEY, [...this.fronts.all()]);
+    return added;
+  }
+
+  async #loadFronts(): Promise<void> {
+    const known = FrontList.safeParse(await this.#store.getKv(FRONTS_KEY).catch(() => undefined));
+    if (known.success) this.fronts.learn(known.data);
+  }
+
+  /** Asks the server for its current list of fronts and keeps it for the next start. */
+  async #refreshFronts(): Promise<void> {
+    // Best effort: the list only helps when something fails, and the next connection asks again.
+    const info = await this.#api.info().catch(() => undefined);
+    if (info?.fronts === undefined) return;
+    this.fronts.learn(info.fronts);
+    await this.#store.setKv(FRONTS_KEY, [...this.fronts.all()]);
   }
 
   /**

@@ -6,6 +6,7 @@
 import { type ClientFrame, type OutgoingMessage, PROTOCOL_VERSION, ServerFrame } from '@kolokol/protocol';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { SdkError } from './errors.ts';
+import { Fronts } from './fronts.ts';
 import type { Transport, WebSocketLike } from './transport.ts';
 import { sleep } from './util.ts';
 
@@ -29,7 +30,14 @@ export interface ConnectionOptions {
   backoff?: BackoffOptions;
   /** How long to wait for an answer to a request before treating the socket as dead. */
   requestTimeoutMs?: number;
+  /** Keep-alive pings: how often, and how long a pong may take before the socket counts as dead. */
   pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /**
+   * A request unanswered this long while not one frame arrived since it was sent: the socket is
+   * treated as frozen at once, without waiting for its own timeout or the next ping.
+   */
+  stallMs?: number;
 }
 
 // SUSPENDED too: reconnecting cannot help until the operator lifts it (the app reconnects then).
@@ -41,16 +49,29 @@ interface Pending {
   resolve(frame: ServerFrame): void;
   reject(e: SdkError): void;
   timer: ReturnType<typeof setTimeout>;
+  sentAt: number;
 }
 
+/** How often the stall watchdog looks at the pending requests. */
+const WATCHDOG_MS = 1000;
+
 export class Connection {
-  readonly #url: string;
+  readonly #fronts: Fronts;
   readonly #transport: Transport;
   readonly #hooks: ConnectionHooks;
   readonly #backoff: Backoff;
   readonly #requestTimeout: number;
   readonly #pingInterval: number;
+  readonly #pongTimeout: number;
+  readonly #stallMs: number;
+  /** When the current socket last delivered a frame (any frame). */
+  #lastFrameAt = 0;
   readonly #stop = new AbortController();
+  /**
+   * Drops the current socket at once, without waiting for its closing handshake: as stalled (a
+   * censor may freeze a socket rather than close it), or because the client stops.
+   */
+  #abandon: ((stalled: boolean) => void) | undefined;
   #ws: WebSocketLike | undefined;
   #online = false;
   #rid = 0;
@@ -59,13 +80,28 @@ export class Connection {
   #fatal: SdkError | undefined;
   #running: Promise<void> | undefined;
 
-  constructor(server: string, transport: Transport, hooks: ConnectionHooks, o: ConnectionOptions = {}) {
-    this.#url = `${server.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`;
+  constructor(
+    server: string | Fronts,
+    transport: Transport,
+    hooks: ConnectionHooks,
+    o: ConnectionOptions = {},
+  ) {
+    this.#fronts = typeof server === 'string' ? new Fronts(server) : server;
     this.#transport = transport;
     this.#hooks = hooks;
     this.#backoff = new Backoff(o.backoff);
     this.#requestTimeout = o.requestTimeoutMs ?? 30_000;
-    this.#pingInterval = o.pingIntervalMs ?? 25_000;
+    // A frozen socket (no error, no close, nothing) is noticed within interval + timeout.
+    this.#pingInterval = o.pingIntervalMs ?? 15_000;
+    this.#pongTimeout = Math.min(o.pongTimeoutMs ?? 10_000, this.#requestTimeout);
+    this.#stallMs = Math.min(o.stallMs ?? 6_000, this.#requestTimeout);
+  }
+
+  /** True when the oldest request outlived `stallMs` and the socket has been silent since it went out. */
+  #stalled(now: number): boolean {
+    for (const p of this.#pending.values())
+      if (now - p.sentAt >= this.#stallMs && this.#lastFrameAt < p.sentAt) return true;
+    return false;
   }
 
   get online(): boolean {
@@ -88,6 +124,7 @@ export class Connection {
     if (this.#stop.signal.aborted) return;
     this.#stop.abort();
     this.#ws?.close(1000, 'client closed');
+    this.#abandon?.(false);
     this.#failAll(new SdkError('CLOSED', 'client closed'));
   }
 
@@ -107,7 +144,7 @@ export class Connection {
 
   /** A round trip: every frame the server sent before the pong has arrived once this resolves. */
   async ping(): Promise<void> {
-    await this.#request((rid) => ({ t: 'ping', rid }));
+    await this.#request((rid) => ({ t: 'ping', rid }), this.#pongTimeout);
   }
 
   ack(ids: number[]): void {
@@ -115,17 +152,18 @@ export class Connection {
     for (let i = 0; i < ids.length; i += 1000) this.#sendFrame({ t: 'ack', ids: ids.slice(i, i + 1000) });
   }
 
-  async #request(make: (rid: number) => ClientFrame): Promise<ServerFrame> {
+  async #request(make: (rid: number) => ClientFrame, timeoutMs = this.#requestTimeout): Promise<ServerFrame> {
     await this.whenOnline();
     const rid = ++this.#rid;
     return new Promise<ServerFrame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(rid);
         reject(new SdkError('TIMEOUT', 'no answer from the server'));
-        // A socket that stops answering is dead even if TCP has not noticed yet.
-        this.#ws?.close(4000, 'request timeout');
-      }, this.#requestTimeout);
-      this.#pending.set(rid, { resolve, reject, timer });
+        // A socket that stops answering is dead even if TCP has not noticed yet; its closing
+        // handshake may never finish either, so it is dropped now rather than on its onclose.
+        this.#abandon?.(true);
+      }, timeoutMs);
+      this.#pending.set(rid, { resolve, reject, timer, sentAt: Date.now() });
       this.#sendFrame(make(rid));
     });
   }
@@ -154,12 +192,17 @@ export class Connection {
     let refresh = false;
     while (!this.stopped) {
       this.#hooks.onState({ state: 'connecting', attempt: this.#backoff.attempt });
+      let front = this.#fronts.current;
       try {
         const token = await this.#hooks.token(refresh);
         refresh = false;
-        await this.#session(token);
+        // Logging in may itself have moved the fronts on.
+        front = this.#fronts.current;
+        // A socket that stalled after `ready` sends the next attempt to another front.
+        if (await this.#session(front, token)) this.#fronts.failed(front);
       } catch (e) {
         const err = SdkError.from(e, 'NETWORK');
+        if (err.code === 'NETWORK' || err.code === 'TIMEOUT') this.#fronts.failed(front);
         if (FATAL.has(err.code)) {
           this.#fatal = err;
           this.#online = false;
@@ -177,12 +220,16 @@ export class Connection {
     this.#hooks.onState({ state: 'offline' });
   }
 
-  /** One socket's life: resolves when it closes after `ready`, throws when it fails before. */
-  #session(token: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /**
+   * One socket's life on `front`: resolves when it closes after `ready` (true: it was dropped as
+   * stalled), throws when it fails before.
+   */
+  #session(front: string, token: string): Promise<boolean> {
+    const url = `${front.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`;
+    return new Promise<boolean>((resolve, reject) => {
       let ws: WebSocketLike;
       try {
-        ws = new this.#transport.WebSocket(this.#url);
+        ws = new this.#transport.WebSocket(url);
       } catch (cause) {
         reject(new SdkError('NETWORK', 'cannot open WebSocket', { cause }));
         return;
@@ -191,17 +238,28 @@ export class Connection {
       let ready = false;
       let errorCode: SdkError | undefined;
       let pinger: ReturnType<typeof setInterval> | undefined;
+      let watchdog: ReturnType<typeof setInterval> | undefined;
 
-      // A server that accepts the socket but never says `ready` must not hang the loop.
+      // A server that accepts the socket but never says `ready` must not hang the loop; a front
+      // that never even completes the upgrade (frozen by a censor) is given up on sooner.
+      let opened = false;
+      const openTimer = setTimeout(() => {
+        if (!opened) finish(4000, true);
+      }, this.#pongTimeout);
       const helloTimer = setTimeout(() => {
-        if (!ready) ws.close(4000, 'no ready');
+        if (!ready) finish(4000, true);
       }, this.#requestTimeout);
-      ws.onopen = () => this.#sendFrame({ t: 'hello', v: PROTOCOL_VERSION, token });
+      ws.onopen = () => {
+        opened = true;
+        clearTimeout(openTimer);
+        this.#sendFrame({ t: 'hello', v: PROTOCOL_VERSION, token });
+      };
       ws.onerror = () => {
         // onclose follows and carries the outcome.
       };
       ws.onmessage = (ev) => {
         if (this.#ws !== ws) return;
+        this.#lastFrameAt = Date.now();
         const frame = this.#parse(ev.data);
         if (frame === undefined) return;
         switch (frame.t) {
@@ -217,6 +275,12 @@ export class Connection {
             pinger = setInterval(() => {
               this.ping().catch(() => {});
             }, this.#pingInterval);
+            watchdog = setInterval(
+              () => {
+                if (this.#stalled(Date.now())) finish(4000, true);
+              },
+              Math.min(WATCHDOG_MS, this.#stallMs),
+            );
             return;
           case 'ok':
           case 'pong':
@@ -241,20 +305,31 @@ export class Connection {
             this.#hooks.onFrame(frame);
         }
       };
-      ws.onclose = (ev) => {
+      const finish = (code: number, stalled: boolean) => {
         if (this.#ws !== ws) return;
+        if (stalled) {
+          try {
+            ws.close(4000, 'stalled');
+          } catch {
+            // Closing a socket that never opened can throw; it is dropped either way.
+          }
+        }
         this.#ws = undefined;
+        this.#abandon = undefined;
         this.#online = false;
         clearInterval(pinger);
+        clearInterval(watchdog);
         clearTimeout(helloTimer);
-        this.#failAll(new SdkError('NETWORK', `connection closed (${ev.code})`));
+        clearTimeout(openTimer);
+        this.#failAll(new SdkError('NETWORK', `connection closed (${stalled ? 'stalled' : code})`));
         if (errorCode !== undefined) reject(errorCode);
-        else if (ev.code === CLOSE_SESSION_REVOKED)
-          reject(new SdkError('SESSION_REVOKED', 'session revoked'));
-        else if (ev.code === CLOSE_UNAUTHORIZED) reject(new SdkError('UNAUTHORIZED', 'token refused'));
-        else if (!ready) reject(new SdkError('NETWORK', `connection closed before ready (${ev.code})`));
-        else resolve();
+        else if (code === CLOSE_SESSION_REVOKED) reject(new SdkError('SESSION_REVOKED', 'session revoked'));
+        else if (code === CLOSE_UNAUTHORIZED) reject(new SdkError('UNAUTHORIZED', 'token refused'));
+        else if (!ready) reject(new SdkError('NETWORK', `connection closed before ready (${code})`));
+        else resolve(stalled);
       };
+      this.#abandon = (stalled) => finish(stalled ? 4000 : 1000, stalled);
+      ws.onclose = (ev) => finish(ev.code, false);
     });
   }
 

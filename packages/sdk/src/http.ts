@@ -2,6 +2,10 @@
  * The REST half of the wire contract (packages/protocol/src/http.ts). Every response body is
  * parsed with the protocol's zod schema; every failure becomes an SdkError with the wire code
  * (or NETWORK / BAD_RESPONSE when the server could not be reached or answered nonsense).
+ *
+ * Requests go to the current front (fronts.ts). A request that cannot reach it, or gets no answer
+ * within `timeoutMs` (a censor may freeze a connection instead of refusing it), moves the fronts
+ * on; reads and the requests marked `retry` are then tried once more on the next front.
  */
 import {
   AccountResponse,
@@ -33,6 +37,7 @@ import {
 } from '@kolokol/protocol';
 import type { z } from 'zod';
 import { SdkError } from './errors.ts';
+import { Fronts } from './fronts.ts';
 import type { FetchLike, FetchResponseLike } from './transport.ts';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -41,34 +46,63 @@ interface CallOptions {
   body?: unknown;
   bytes?: Uint8Array;
   signal?: AbortSignal | undefined;
+  /** Safe to send twice (the server may have handled the first one whose answer never came). */
+  retry?: boolean;
+  /** Streams (uploads, downloads) take as long as they take: progress shows, cancel stops them. */
+  untimed?: boolean;
+}
+
+/** An answer to an API request takes this long at most before its front counts as failed. */
+export const DEFAULT_HTTP_TIMEOUT_MS = 15_000;
+
+interface RawResponse {
+  status: number;
+  ok: boolean;
+  text: () => Promise<string>;
+  buf: () => Promise<ArrayBuffer>;
+  res: FetchResponseLike;
 }
 
 export class HttpApi {
-  readonly #base: string;
+  readonly fronts: Fronts;
   readonly #fetch: FetchLike;
   /** Returns the current bearer token (logging in if needed); `refresh` forces a new login. */
   readonly #auth: (refresh: boolean) => Promise<string>;
+  readonly #timeoutMs: number;
 
-  constructor(server: string, fetch: FetchLike, auth: (refresh: boolean) => Promise<string>) {
-    this.#base = `${server.replace(/\/+$/, '')}/v1`;
+  constructor(
+    server: string | Fronts,
+    fetch: FetchLike,
+    auth: (refresh: boolean) => Promise<string>,
+    o: { timeoutMs?: number } = {},
+  ) {
+    this.fronts = typeof server === 'string' ? new Fronts(server) : server;
     this.#fetch = fetch;
     this.#auth = auth;
+    this.#timeoutMs = o.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
   }
 
-  async #raw(
+  /** One request on the current front; a network failure or timeout moves the fronts on and, for reads and `retry` requests, tries the next front once. */
+  async #raw(method: Method, path: string, token: string | undefined, o: CallOptions): Promise<RawResponse> {
+    const base = this.fronts.current;
+    try {
+      return await this.#rawOn(base, method, path, token, o);
+    } catch (e) {
+      if (!(e instanceof SdkError) || e.code !== 'NETWORK') throw e;
+      this.fronts.failed(base);
+      if ((method !== 'GET' && o.retry !== true) || this.fronts.current === base) throw e;
+      return this.#rawOn(this.fronts.current, method, path, token, o);
+    }
+  }
+
+  async #rawOn(
+    front: string,
     method: Method,
     path: string,
     token: string | undefined,
-    body?: unknown,
-    bytes?: Uint8Array,
-    signal?: AbortSignal,
-  ): Promise<{
-    status: number;
-    ok: boolean;
-    text: () => Promise<string>;
-    buf: () => Promise<ArrayBuffer>;
-    res: FetchResponseLike;
-  }> {
+    o: CallOptions,
+  ): Promise<RawResponse> {
+    const { body, bytes, signal } = o;
     const headers: Record<string, string> = {};
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     let payload: string | Uint8Array | undefined;
@@ -79,23 +113,33 @@ export class HttpApi {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(body);
     }
+    const bytesOut = bytes !== undefined || o.untimed === true;
+    const timeout = bytesOut ? undefined : AbortSignal.timeout(this.#timeoutMs);
+    const signals = [signal, timeout].filter((x): x is AbortSignal => x !== undefined);
+    const combined = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     try {
-      const res = await this.#fetch(`${this.#base}${path}`, {
+      const res = await this.#fetch(`${front}/v1${path}`, {
         method,
         headers,
         ...(payload === undefined ? {} : { body: payload }),
-        ...(signal === undefined ? {} : { signal }),
+        ...(combined === undefined ? {} : { signal: combined }),
       });
-      return { status: res.status, ok: res.ok, text: () => res.text(), buf: () => res.arrayBuffer(), res };
+      // The body of a small answer is read here, under the same timeout: a frozen connection
+      // can deliver the headers and then nothing.
+      if (bytesOut) {
+        return { status: res.status, ok: res.ok, text: () => res.text(), buf: () => res.arrayBuffer(), res };
+      }
+      const text = await res.text();
+      return { status: res.status, ok: res.ok, text: async () => text, buf: () => res.arrayBuffer(), res };
     } catch (cause) {
       if (signal?.aborted === true) throw new SdkError('ABORTED', `${method} ${path}: aborted`, { cause });
-      throw new SdkError(
-        'NETWORK',
-        `${method} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
-        {
-          cause,
-        },
-      );
+      const why =
+        timeout?.aborted === true
+          ? `no answer within ${this.#timeoutMs / 1000} s from ${front}`
+          : cause instanceof Error
+            ? cause.message
+            : String(cause);
+      throw new SdkError('NETWORK', `${method} ${path}: ${why}`, { cause });
     }
   }
 
@@ -115,12 +159,12 @@ export class HttpApi {
   /** One request; `auth` adds the bearer token and re-logs in once if the token is refused. */
   async #call(method: Method, path: string, o: CallOptions) {
     let token = o.auth ? await this.#auth(false) : undefined;
-    let res = await this.#raw(method, path, token, o.body, o.bytes, o.signal);
+    let res = await this.#raw(method, path, token, o);
     if (o.auth && res.status === 401) {
       const err = await this.#error(method, path, res.status, await res.text());
       if (err.code !== 'UNAUTHORIZED') throw err;
       token = await this.#auth(true);
-      res = await this.#raw(method, path, token, o.body, o.bytes, o.signal);
+      res = await this.#raw(method, path, token, o);
     }
     if (!res.ok) throw await this.#error(method, path, res.status, await res.text());
     return res;
@@ -153,7 +197,11 @@ export class HttpApi {
     return this.#json(AccountResponse, 'POST', '/accounts', { auth: false, body });
   }
   challenge(deviceId: string) {
-    return this.#json(ChallengeResponse, 'POST', '/auth/challenge', { auth: false, body: { deviceId } });
+    return this.#json(ChallengeResponse, 'POST', '/auth/challenge', {
+      auth: false,
+      body: { deviceId },
+      retry: true,
+    });
   }
   login(body: { deviceId: string; challenge: string; signature: string }) {
     return this.#json(LoginResponse, 'POST', '/auth/login', { auth: false, body });
@@ -186,15 +234,17 @@ export class HttpApi {
     return this.#json(UserEntry, 'GET', `/users/id/${encodeURIComponent(userId)}`, { auth: true });
   }
   uploadKeyPackages(body: UploadKeyPackagesRequest) {
-    return this.#json(KeyPackageCount, 'POST', '/keypackages', { auth: true, body });
+    return this.#json(KeyPackageCount, 'POST', '/keypackages', { auth: true, body, retry: true });
   }
   keyPackageCount() {
     return this.#json(KeyPackageCount, 'GET', '/keypackages/count', { auth: true });
   }
   claimKeyPackages(userId: string) {
+    // A retry may use up one more key package of theirs: harmless, they are one-time anyway.
     return this.#json(ClaimKeyPackagesResponse, 'POST', '/keypackages/claim', {
       auth: true,
       body: { userId },
+      retry: true,
     });
   }
   report(body: ReportRequest) {
@@ -228,7 +278,7 @@ export class HttpApi {
     } = {},
   ): Promise<Uint8Array> {
     const path = `/attachments/${encodeURIComponent(attachmentId)}`;
-    const res = await this.#call('GET', path, { auth: true, signal: o.signal });
+    const res = await this.#call('GET', path, { auth: true, signal: o.signal, untimed: true });
     const header = res.res.headers?.get('content-length');
     const total = header != null && /^\d+$/.test(header) ? Number(header) : (o.expected ?? 0);
     const reader = res.res.body?.getReader();

@@ -27,6 +27,15 @@ export {
 export { SdkError, type SdkErrorCode } from './errors.ts';
 export { type Listener, TypedEmitter } from './events.ts';
 export type { FrankingRecord } from './franking.ts';
+export {
+  Fronts,
+  frontOrigin,
+  MAX_FRONTS,
+  type ProxyLink,
+  parseProxyLink,
+  proxyFront,
+  proxyLink,
+} from './fronts.ts';
 export { effectiveAdmins, isAdmin } from './groups.ts';
 export { ModerationEvent, type ModerationEvents, type ReportOptions } from './moderation.ts';
 export { IndexedDbStore } from './store/indexeddb.ts';

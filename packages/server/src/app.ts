@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import cors from '@fastify/cors';
 import { ErrorCode, Limits } from '@kolokol/protocol';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
@@ -216,6 +217,17 @@ export async function startServer(
       route: req.routeOptions.url ?? 'unmatched',
       status: String(reply.statusCode),
     });
+  });
+  // The web app loaded from one front talks to the API of another when the first one fails
+  // (fronts, README "In a censored network"): those origins, and only those, may read answers
+  // across origins. Authorization is a bearer token, never a cookie, so no credentials mode.
+  const fronts = new Set(config.fronts ?? []);
+  await app.register(cors, {
+    origin: (origin, cb) => cb(null, origin !== undefined && fronts.has(origin)),
+    methods: ['GET', 'POST', 'PUT', 'DELETE'],
+    allowedHeaders: ['authorization', 'content-type'],
+    exposedHeaders: ['content-length'],
+    maxAge: 600,
   });
   registerRoutes(app, ctx);
   registerStatic(app, ctx);

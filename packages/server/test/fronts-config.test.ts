@@ -43,4 +43,29 @@ describe('--proxy-protocol-from and --fronts', () => {
       await without.stop();
     }
   });
+
+  it('lets the pages of its fronts, and no other origin, call the API across origins', async () => {
+    const srv = await testServer({ fronts: ['https://a.example', 'https://b.example'] });
+    try {
+      const preflight = (origin: string) =>
+        fetch(`${srv.url}/v1/turn`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'GET',
+            'access-control-request-headers': 'authorization',
+          },
+        });
+      const ok = await preflight('https://b.example');
+      assert.equal(ok.headers.get('access-control-allow-origin'), 'https://b.example');
+      assert.match(ok.headers.get('access-control-allow-headers') ?? '', /authorization/);
+      const other = await preflight('https://evil.example');
+      assert.equal(other.headers.get('access-control-allow-origin'), null);
+      const info = await fetch(`${srv.url}/v1/info`, { headers: { origin: 'https://a.example' } });
+      assert.equal(info.headers.get('access-control-allow-origin'), 'https://a.example');
+      assert.equal(info.headers.get('access-control-allow-credentials'), null);
+    } finally {
+      await srv.stop();
+    }
+  });
 });

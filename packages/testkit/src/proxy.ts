@@ -6,7 +6,10 @@
  *   behind forwarder k lands on node k and fails over to the next node when k is down;
  * - an outage switch in front of PostgreSQL or NATS: `cut()` drops every connection and refuses
  *   new ones until `heal()`, which is what a node sees when that server restarts, without
- *   restarting a server that other tests share.
+ *   restarting a server that other tests share;
+ * - a censor that freezes a front (the brief's profile P5): `freeze()` keeps every connection
+ *   open and forwards what clients send, but no byte of the answers reaches them, so clients see
+ *   neither an error nor a close, only silence.
  */
 import { createServer, type Server, Socket } from 'node:net';
 
@@ -20,6 +23,8 @@ export interface TcpProxy {
   cut(): void;
   /** Accepts and forwards again. */
   heal(): void;
+  /** From now on (open connections too) answers stop reaching clients; nothing is closed. */
+  freeze(): void;
   close(): Promise<void>;
 }
 
@@ -52,6 +57,9 @@ export async function tcpProxy(upstreams: readonly Upstream[]): Promise<TcpProxy
   const live = new Set<Socket>();
   const landed: number[] = [];
   let down = false;
+  let frozen = false;
+  /** Upstream -> client pipes, so that freeze() can cut the answers of open connections. */
+  const answers = new Map<Socket, Socket>();
   const track = (s: Socket) => {
     live.add(s);
     s.once('close', () => live.delete(s));
@@ -90,7 +98,12 @@ export async function tcpProxy(upstreams: readonly Upstream[]): Promise<TcpProxy
         up.on('close', both);
         client.on('close', both);
         client.pipe(up);
-        up.pipe(client);
+        if (frozen) up.resume();
+        else {
+          up.pipe(client);
+          answers.set(up, client);
+          up.once('close', () => answers.delete(up));
+        }
         client.resume();
         return;
       }
@@ -110,6 +123,15 @@ export async function tcpProxy(upstreams: readonly Upstream[]): Promise<TcpProxy
     },
     heal() {
       down = false;
+    },
+    freeze() {
+      frozen = true;
+      for (const [up, client] of answers) {
+        up.unpipe(client);
+        // Drained into nothing, so the upstream never blocks on a full buffer.
+        up.resume();
+      }
+      answers.clear();
     },
     async close() {
       down = true;

@@ -15,6 +15,8 @@ type Boot =
   | { state: 'onboard'; store: IndexedDbStore; info: ServerInfo | undefined }
   | { state: 'ready'; store: IndexedDbStore; messenger: Messenger };
 
+/** How long a signed-in start waits for GET /v1/info before it opens without it. */
+const INFO_WAIT_MS = 1500;
 export function App() {
   const { t, lang } = useT();
   const [boot, setBoot] = useState<Boot>({ state: 'loading' });
@@ -48,7 +50,14 @@ export function App() {
       let client: KolokolClient | undefined;
       let info: ServerInfo | undefined;
       try {
-        [client, info] = await Promise.all([openClient(store), fetchServerInfo(location.origin)]);
+        const infoP = fetchServerInfo(location.origin);
+        client = await openClient(store);
+        // Someone already signed in does not wait long for it: this address may be the one a
+        // censor froze, and the app reaches the server through its other fronts (the SDK).
+        info =
+          client === undefined
+            ? await infoP
+            : await Promise.race([infoP, new Promise<undefined>((r) => setTimeout(r, INFO_WAIT_MS))]);
       } catch (e) {
         // A sealed record that does not open: its key is gone or the data was changed. Nothing
         // here can recover it; this device can start over (the account lives on other devices).

@@ -1,4 +1,4 @@
-import type { AttachmentRef } from '@kolokol/sdk';
+import { type AttachmentRef, parseProxyLink } from '@kolokol/sdk';
 import { useEffect, useRef, useState } from 'react';
 import { useT } from '../i18n/react.ts';
 import { formatBytes, formatTime } from '../lib/format.ts';
@@ -6,6 +6,7 @@ import { matchRanges } from '../lib/search.ts';
 import type { Messenger, Pending } from '../messenger.ts';
 import { attachmentOf, type Message, reactionsOf, textOf } from '../sdk/ext.ts';
 import { Avatar, copyText, Icon } from './common.tsx';
+import { addProxy } from './Settings.tsx';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'] as const;
 /** Images up to this size are fetched on sight for the inline preview; larger ones wait for a click. */
@@ -118,9 +119,12 @@ export function MessageItem({
         {deleted ? (
           <p className="deleted">{t('msg.deleted')}</p>
         ) : text !== undefined ? (
-          <p className="text">
-            <Highlighted text={text} query={query} />
-          </p>
+          <>
+            <p className="text">
+              <Highlighted text={text} query={query} />
+            </p>
+            <ProxyLinkButton m={m} text={text} />
+          </>
         ) : attachment !== undefined ? (
           <AttachmentView m={m} msg={msg} a={attachment} />
         ) : null}
@@ -425,5 +429,17 @@ export function PendingItem({ m, p }: { m: Messenger; p: Pending }) {
         )}
       </div>
     </li>
+  );
+}
+
+/** A `kolokol://proxy` link in a message becomes one tap to add that proxy (fronts, Settings). */
+function ProxyLinkButton({ m, text }: { m: Messenger; text: string }) {
+  const { t } = useT();
+  const proxy = parseProxyLink(text);
+  if (proxy === undefined) return null;
+  return (
+    <button type="button" className="button small" onClick={() => void addProxy(m, proxy)}>
+      {t('network.linkInChat')}
+    </button>
   );
 }

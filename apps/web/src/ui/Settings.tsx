@@ -1,7 +1,8 @@
-import type { IndexedDbStore } from '@kolokol/sdk';
+import { type IndexedDbStore, parseProxyLink, proxyFront } from '@kolokol/sdk';
 import { useEffect, useState } from 'react';
 import { useT } from '../i18n/react.ts';
 import { inviteLink } from '../lib/route.ts';
+import type { Messenger } from '../messenger.ts';
 import { ext } from '../sdk/ext.ts';
 import { wipeAndReload } from './boot.ts';
 import {
@@ -267,6 +268,8 @@ export function Settings({ store }: { store: IndexedDbStore }) {
         </div>
       </section>
 
+      <Network m={m} />
+
       <section className="card-section" aria-labelledby="s-about">
         <h3 id="s-about">{t('settings.about')}</h3>
         <p className="muted">
@@ -373,4 +376,86 @@ export function Toggle({
       )}
     </Field>
   );
+}
+
+/**
+ * The ways this device reaches the server (fronts: its addresses and community proxies). A proxy
+ * arrives as a `kolokol://proxy` link, pasted here or tapped in a chat (ProxyLinkButton).
+ */
+function Network({ m }: { m: Messenger }) {
+  const { t } = useT();
+  const [fronts, setFronts] = useState(() => [...m.client.fronts.all()]);
+  const [current, setCurrent] = useState(m.client.fronts.current);
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    const sync = () => {
+      setCurrent(m.client.fronts.current);
+      setFronts([...m.client.fronts.all()]);
+    };
+    const off = m.client.fronts.onChange(sync);
+    // The list may have grown between the first render and this subscription (the client loads
+    // the kept fronts while the app starts).
+    sync();
+    return off;
+  }, [m]);
+  const add = async () => {
+    const proxy = parseProxyLink(text);
+    if (proxy === undefined) {
+      setError(t('network.badLink'));
+      return;
+    }
+    setError(undefined);
+    const added = await addProxy(m, proxy);
+    if (added) setText('');
+    setFronts([...m.client.fronts.all()]);
+  };
+  return (
+    <section className="card-section" aria-labelledby="s-network">
+      <h3 id="s-network">{t('network.title')}</h3>
+      <p className="hint">{t('network.hint')}</p>
+      <ul aria-label={t('network.list')} className="stack">
+        {fronts.map((f) => (
+          <li key={f}>
+            <code>{f}</code> {f === current && <strong>{t('network.inUse')}</strong>}
+          </li>
+        ))}
+      </ul>
+      <form
+        className="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void add();
+        }}
+      >
+        <Field label={t('network.proxyLink')} hint={t('network.proxyHint')} error={error}>
+          {({ id, describedBy }) => (
+            <input
+              id={id}
+              aria-describedby={describedBy}
+              value={text}
+              placeholder="kolokol://proxy?host=…"
+              onChange={(e) => setText(e.target.value)}
+            />
+          )}
+        </Field>
+        <button type="submit" className="button" disabled={text.trim() === ''}>
+          {t('network.add')}
+        </button>
+      </form>
+    </section>
+  );
+}
+
+/** Adds a proxy as a front of this device's server; says what happened in a toast. */
+export async function addProxy(m: Messenger, proxy: { host: string; port: number }): Promise<boolean> {
+  const front = proxyFront(proxy);
+  try {
+    const added = await m.client.addFront(front);
+    m.toast(m.t(added ? 'network.added' : 'network.known', { front }), 'info');
+    return added;
+  } catch (e) {
+    m.toast(m.errorText(e), 'error');
+    return false;
+  }
 }

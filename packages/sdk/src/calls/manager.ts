@@ -87,6 +87,15 @@ const CALLEE_GRACE_MS = 5_000;
 /** Ended calls kept in memory to answer late signals (a late answer gets a cancel). */
 const ENDED_KEEP_MS = 120_000;
 const MAX_BUFFERED_CANDIDATES = 64;
+/**
+ * A call still connecting after this long is nudged: the caller restarts ICE, the callee sends
+ * its candidates again. Candidates travel on the ephemeral path, which drops what is sent while
+ * a socket is frozen or reconnecting (a censor's doing, or a network change); an ICE agent that
+ * never got the other side's candidates waits forever rather than failing.
+ */
+const KICK_MS = 6_000;
+/** ICE restarts one call may make on its own before it is left to its timeouts. */
+const MAX_RESTARTS = 6;
 const MAX_UNKNOWN_CALLS = 32;
 /** Calls the consent rules kept from ringing, remembered so that their later signals are dropped. */
 const MAX_HELD_BACK = 256;
@@ -160,6 +169,13 @@ interface Live {
   timer?: ReturnType<typeof setTimeout> | undefined;
   /** Remote candidates not yet applied, with the device that sent them. */
   candidates: { from: string; candidate: string }[];
+  /** Our own candidates of the current ICE generation, sent again after a reconnect. */
+  local: string[];
+  /** While the call is connecting: nudges it along (see #kick). */
+  kick?: ReturnType<typeof setInterval> | undefined;
+  /** Armed while media is down in a connected call: ends it if media does not come back. */
+  recovery?: ReturnType<typeof setTimeout> | undefined;
+  restarts: number;
   /** Epoch whose SFrame keys the engine has. */
   keyEpoch?: bigint;
   endedAt?: number;
@@ -225,7 +241,7 @@ export class CallManager {
       now: Date.now(),
     });
     const call = new Call(this, core, conversationId, policy);
-    const live: Live = { call, candidates: [] };
+    const live: Live = { call, candidates: [], local: [], restarts: 0 };
     this.#calls.set(core.callId, live);
     try {
       const engine = await this.#engine(live, factory);
@@ -335,7 +351,12 @@ export class CallManager {
       now,
     });
     const policy = await this.#policyFor(from.userId);
-    const next: Live = { call: new Call(this, core, conversationId, policy), candidates: [] };
+    const next: Live = {
+      call: new Call(this, core, conversationId, policy),
+      candidates: [],
+      local: [],
+      restarts: 0,
+    };
     for (const c of this.#early.get(env.callId) ?? []) this.#buffer(next, c.from.deviceId, c.candidate);
     this.#early.delete(env.callId);
     this.#calls.set(env.callId, next);
@@ -378,9 +399,14 @@ export class CallManager {
     const actions = step(core, input, Date.now());
     for (const a of actions) await this.#perform(live, a);
     if (core.state !== 'ended' && snapshot(core) !== before) {
-      if (core.state === 'connecting' && before.startsWith('ringing'))
+      if (core.state === 'connecting' && before.startsWith('ringing')) {
         this.#arm(live, this.#connectTimeoutMs, { t: 'media', state: 'failed' });
-      if (core.state === 'connected') this.#disarm(live);
+        this.#startKick(live);
+      }
+      if (core.state === 'connected') {
+        this.#disarm(live);
+        this.#stopKick(live);
+      }
       this.#host.emitCall(CallEvent.CallUpdated, live.call);
     }
   }
@@ -400,6 +426,8 @@ export class CallManager {
         }
         try {
           const engine = call.media ?? (await this.#engine(live, factory));
+          // An offer on a live engine is an ICE restart: a new generation of candidates.
+          if (call.media !== undefined) live.local = [];
           await engine.applyRemote(a.offer, 'offer');
           const sdp = sanitizeSdp(await engine.createAnswer(), call.iceTransportPolicy);
           this.#send(call, { kind: 'answer', sdp }, true);
@@ -429,6 +457,9 @@ export class CallManager {
     const call = live.call;
     const core = call._core;
     this.#disarm(live);
+    this.#stopKick(live);
+    clearTimeout(live.recovery);
+    live.recovery = undefined;
     live.candidates = [];
     try {
       call.media?.close();
@@ -497,11 +528,27 @@ export class CallManager {
       if (call.state === 'ended') return;
       // Never a host or srflx address to someone who is not a contact, whatever the engine does.
       if (!mayShareCandidate(candidate, call.iceTransportPolicy)) return;
+      if (live.local.length < MAX_BUFFERED_CANDIDATES) live.local.push(candidate);
       this.#send(call, { kind: 'candidate', candidate }, false);
     });
     engine.onStateChange((state) => {
-      if (state === 'connected' || state === 'failed') this.#enqueueInput(live, { t: 'media', state });
-      else if (state === 'disconnected' && call._core.role === 'caller') this.#restartIce(live);
+      if (state === 'connected') {
+        clearTimeout(live.recovery);
+        live.recovery = undefined;
+        this.#enqueueInput(live, { t: 'media', state });
+        return;
+      }
+      // A failed or stalled route is not the end of the call: the caller restarts ICE (over
+      // another route, see the engine), and the call ends only if media does not come back in
+      // time (the connect timeout while connecting, `recovery` once connected).
+      if (call._core.role === 'caller') this.#restartIce(live);
+      if (live.recovery === undefined && call._core.state === 'connected') {
+        live.recovery = setTimeout(() => {
+          live.recovery = undefined;
+          this.#enqueueInput(live, { t: 'media', state: 'failed' });
+        }, this.#connectTimeoutMs);
+        (live.recovery as { unref?: () => void }).unref?.();
+      }
     });
     await this.#installKeys(live);
     return engine;
@@ -512,6 +559,9 @@ export class CallManager {
       async () => {
         const call = live.call;
         if (call.media === undefined || call.state === 'ended' || call.answeredBy === undefined) return;
+        if (live.restarts >= MAX_RESTARTS) return;
+        live.restarts++;
+        live.local = [];
         const sdp = sanitizeSdp(await call.media.restartIce(), call.iceTransportPolicy);
         this.#send(call, { kind: 'offer', sdp, video: call.video, restart: true }, true);
       },
@@ -603,6 +653,45 @@ export class CallManager {
   #disarm(live: Live): void {
     if (live.timer !== undefined) clearTimeout(live.timer);
     live.timer = undefined;
+  }
+
+  #startKick(live: Live): void {
+    this.#stopKick(live);
+    live.kick = setInterval(() => {
+      if (live.call._core.state !== 'connecting') {
+        this.#stopKick(live);
+        return;
+      }
+      this.#nudge(live);
+    }, KICK_MS);
+    (live.kick as { unref?: () => void }).unref?.();
+  }
+
+  #stopKick(live: Live): void {
+    if (live.kick !== undefined) clearInterval(live.kick);
+    live.kick = undefined;
+  }
+
+  /** Gets a call that is not connected moving again: see KICK_MS. */
+  #nudge(live: Live): void {
+    const call = live.call;
+    if (call.media === undefined || call.state === 'ended') return;
+    if (call._core.role === 'caller') this.#restartIce(live);
+    else for (const c of live.local) this.#send(call, { kind: 'candidate', candidate: c }, false);
+  }
+
+  /**
+   * @internal The signalling socket is back after a break: candidates sent during it may be lost,
+   * so every call that is not connected is nudged at once, and connected ones get our candidates
+   * again (harmless duplicates if nothing was lost).
+   */
+  onReconnected(): void {
+    for (const live of this.#calls.values()) {
+      const call = live.call;
+      if (call.state === 'ended' || call.media === undefined) continue;
+      if (call._core.state === 'connecting') this.#nudge(live);
+      else for (const c of live.local) this.#send(call, { kind: 'candidate', candidate: c }, false);
+    }
   }
 
   async #peerOf(conversationId: string): Promise<string> {
