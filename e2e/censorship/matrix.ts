@@ -288,10 +288,21 @@ export async function startRig(log: (line: string) => void = () => {}): Promise<
           ),
         ),
       );
-      const sides = await Promise.all([
-        assertMediaFlows(alice.page, { video: true, route: 'relay' }),
-        assertMediaFlows(bob.page, { video: true, route: 'relay' }),
-      ]);
+      // A call the censor pushes off its first route may still be moving (an ICE restart, a key
+      // frame on the new route) when the samples are taken: a few tries, a few seconds apart.
+      const sides = await step('media flows both ways', async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await Promise.all([
+              assertMediaFlows(alice.page, { video: true, route: 'relay' }),
+              assertMediaFlows(bob.page, { video: true, route: 'relay' }),
+            ]);
+          } catch (e) {
+            if (attempt === 4) throw e;
+            await new Promise((r) => setTimeout(r, 3000));
+          }
+        }
+      });
       const routes = sides.map(({ local }) => `${String(local?.relayProtocol)} ${String(local?.url)}`);
       row.route = [...new Set(routes)].join(' / ');
       for (const { local } of sides) {

@@ -269,6 +269,7 @@ export const en = {
   'network.proxyLink': 'Proxy link',
   'network.proxyHint':
     'Paste a kolokol://proxy link that someone gave you. A proxy forwards encrypted traffic only: it cannot read your messages or calls.',
+  'network.placeholder': 'kolokol://proxy?host=…',
   'network.add': 'Add proxy',
   'network.badLink': 'This is not a kolokol://proxy link with a host and a port.',
   'network.added': 'Proxy added: {{front}}',

@@ -267,6 +267,7 @@ export const ru: Catalog = {
   'network.proxyLink': 'Ссылка на прокси',
   'network.proxyHint':
     'Вставьте ссылку kolokol://proxy, которую вам дали. Прокси передаёт только зашифрованные данные: он не может прочитать ваши сообщения и звонки.',
+  'network.placeholder': 'kolokol://proxy?host=…',
   'network.add': 'Добавить прокси',
   'network.badLink': 'Это не ссылка kolokol://proxy с адресом и портом.',
   'network.added': 'Прокси добавлен: {{front}}',

@@ -434,7 +434,7 @@ function Network({ m }: { m: Messenger }) {
               id={id}
               aria-describedby={describedBy}
               value={text}
-              placeholder="kolokol://proxy?host=…"
+              placeholder={t('network.placeholder')}
               onChange={(e) => setText(e.target.value)}
             />
           )}
