@@ -6,7 +6,7 @@
  * and new group dialogs, 1:1 chat info, an upload in progress).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -28,50 +28,7 @@ import {
   startChat,
   visible,
 } from './helpers.ts';
-
-/**
- * A camera that films `pixels` (a grayscale picture taken from the page) in the middle of a light
- * frame: Chromium plays the Y4M file as the camera (`--use-file-for-fake-video-capture`).
- */
-function writePictureVideo(
-  picture: { width: number; height: number; luma: number[] },
-  path: string,
-  scale = 2,
-): void {
-  const width = 640;
-  const height = 480;
-  const y = new Uint8Array(width * height).fill(235);
-  const x0 = Math.floor((width - picture.width * scale) / 2);
-  const y0 = Math.floor((height - picture.height * scale) / 2);
-  for (let r = 0; r < picture.height * scale; r++)
-    for (let c = 0; c < picture.width * scale; c++) {
-      const v = picture.luma[Math.floor(r / scale) * picture.width + Math.floor(c / scale)] ?? 255;
-      // Video luma runs 16..235.
-      y[(y0 + r) * width + x0 + c] = 16 + Math.round((v * 219) / 255);
-    }
-  const chroma = new Uint8Array((width / 2) * (height / 2)).fill(128);
-  const frame = Buffer.concat([Buffer.from('FRAME\n'), y, chroma, chroma]);
-  const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\n`);
-  writeFileSync(path, Buffer.concat([header, ...Array.from({ length: 5 }, () => frame)]));
-}
-
-/** The grayscale pixels of an <img> exactly as the page shows it. */
-function pixelsOf(page: Page, name: string) {
-  return page.getByRole('img', { name, exact: true }).evaluate((el) => {
-    const img = el as HTMLImageElement;
-    const canvas = document.createElement('canvas');
-    canvas.width = img.naturalWidth;
-    canvas.height = img.naturalHeight;
-    const ctx = canvas.getContext('2d');
-    if (ctx === null) throw new Error('no 2d context');
-    ctx.drawImage(img, 0, 0);
-    const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    const luma: number[] = [];
-    for (let i = 0; i < d.length; i += 4)
-      luma.push(Math.round(0.299 * (d[i] ?? 0) + 0.587 * (d[i + 1] ?? 0) + 0.114 * (d[i + 2] ?? 0)));
-    return { width: canvas.width, height: canvas.height, luma };
-  });
-}
+import { pixelsOf, writePictureVideo } from './qr-camera.ts';
 
 /** Shares of an <img>'s pixels that are mostly red and mostly blue. */
 function colours(page: Page, name: string | RegExp) {
@@ -223,6 +180,8 @@ describe('web messenger, more', { skip: !hasChromium && 'no /usr/bin/chromium', 
 
   test('a message in another chat shows an in-app notification that opens that chat', async () => {
     await openChat(alice, /bob/i);
+    // Notices of earlier tests' messages fade first, so that any notice counted below is new.
+    await gone(toasts(alice).getByText(/^New message from/), 30_000);
     // A message in the open chat: no notification.
     await send(bob, 'In the chat you have open');
     await visible(message(alice, 'In the chat you have open'), 30_000);

@@ -94,6 +94,10 @@ export async function idleMemory(target: Target, sizes: number[]): Promise<Memor
         baselineMb: baseline / 2 ** 20,
         rssMb: rss / 2 ** 20,
       });
+      // Said as it is measured, so that a run cut short still leaves its figures in the log.
+      progress(
+        ` ${((rss - baseline) / n / 1024).toFixed(1)} KB/conn (RSS ${(rss / 2 ** 20).toFixed(0)} MB);`,
+      );
     }
     progress(' done\n');
   } finally {

@@ -223,9 +223,14 @@ async function startEjabberd(dir: string, durable: boolean): Promise<XmppServer>
     ])
       chownSync(join(dir, f), uid, gid);
   }
+  // Started as the ejabberd user already: as root, ejabberdctl would re-run itself through `su`,
+  // whose PAM session puts the open-file limit back to 1024 (ejabberd then refuses connections
+  // past about a thousand with "too many open files"); setpriv keeps the raised limit.
+  const asEjabberd = Number.isInteger(uid) && tryRun('setpriv', ['--version']) !== undefined;
   const proc = spawnPinned(
-    'ejabberdctl',
+    asEjabberd ? 'setpriv' : 'ejabberdctl',
     [
+      ...(asEjabberd ? ['--reuid=ejabberd', '--regid=ejabberd', '--init-groups', 'ejabberdctl'] : []),
       '--config-dir',
       dir,
       '--config',
@@ -238,7 +243,7 @@ async function startEjabberd(dir: string, durable: boolean): Promise<XmppServer>
       join(dir, 'spool'),
       'foreground',
     ],
-    { cpu: SERVER_CPU, cwd: dir },
+    { cpu: SERVER_CPU, cwd: dir, ...(asEjabberd ? { env: { HOME: dir, USER: 'ejabberd' } } : {}) },
   );
   await waitPort(port, 60_000, proc);
   return { proc, port };

@@ -36,6 +36,7 @@ export {
   registerRaw,
   wsUrl,
 } from './raw.ts';
+export { encodings, filesUnder, type Needle } from './scan.ts';
 export {
   repoRoot,
   type SpawnedServer,

@@ -9,13 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import type { MediaEngine, MediaEngineOptions, MediaState } from '@kolokol/sdk';
 import { ClientEvent } from '@kolokol/sdk';
 import {
   disposeAllClients,
+  encodings,
+  filesUnder,
+  type Needle,
   newClient,
   type SpawnedServer,
   spawnServer,
@@ -141,32 +143,6 @@ class ScriptedEngine implements MediaEngine {
     this.state = s;
     this.#onState(s);
   }
-}
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .map((f) => join(dir, f))
-    .filter((f) => statSync(f).isFile());
-}
-
-interface Needle {
-  what: string;
-  bytes: Buffer;
-}
-
-/** A string in every encoding it could plausibly be stored or logged in. */
-function encodings(what: string, text: string): Needle[] {
-  const b = Buffer.from(text);
-  // Whole 3-byte groups, so that padding does not hide a match.
-  const b64 = b.subarray(0, b.length - (b.length % 3));
-  return [
-    { what: `${what} (raw)`, bytes: b },
-    { what: `${what} (hex)`, bytes: Buffer.from(b.toString('hex')) },
-    { what: `${what} (base64)`, bytes: Buffer.from(b64.toString('base64')) },
-    { what: `${what} (base64url)`, bytes: Buffer.from(b64.toString('base64url')) },
-    // JSON-escaped, as a log line or a JSON column would hold a multi-line SDP.
-    { what: `${what} (JSON)`, bytes: Buffer.from(JSON.stringify(text).slice(1, -1)) },
-  ];
 }
 
 /** The distinctive parts of what an engine sent: whole SDPs, their secret lines, candidate lines. */

@@ -5,14 +5,16 @@
  * attachment's content and every client private key, raw and as hex, base64 and base64url.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { StoredMessage } from '@kolokol/sdk';
 import {
   collectMessages,
   disposeAllClients,
+  encodings,
+  filesUnder,
   linkDevice,
+  type Needle,
   newClient,
   type SpawnedServer,
   spawnServer,
@@ -30,36 +32,6 @@ after(async () => {
   await disposeAllClients();
   await server.close();
 });
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .map((f) => join(dir, f))
-    .filter((f) => statSync(f).isFile());
-}
-
-interface Needle {
-  what: string;
-  bytes: Buffer;
-}
-
-/** A secret in every encoding it could plausibly be written in. */
-function encodings(what: string, secret: Uint8Array): Needle[] {
-  const b = Buffer.from(secret);
-  return [
-    { what: `${what} (raw)`, bytes: b },
-    { what: `${what} (hex)`, bytes: Buffer.from(b.toString('hex')) },
-    { what: `${what} (HEX)`, bytes: Buffer.from(b.toString('hex').toUpperCase()) },
-    // Cut the base64 forms to whole 3-byte groups so padding differences do not hide a match.
-    {
-      what: `${what} (base64url)`,
-      bytes: Buffer.from(b.subarray(0, b.length - (b.length % 3)).toString('base64url')),
-    },
-    {
-      what: `${what} (base64)`,
-      bytes: Buffer.from(b.subarray(0, b.length - (b.length % 3)).toString('base64')),
-    },
-  ];
-}
 
 async function keyNeedles(tc: TestClient): Promise<Needle[]> {
   const account = await tc.store.getAccount();

@@ -268,9 +268,10 @@ export const en = {
   'network.inUse': 'in use',
   'network.proxyLink': 'Proxy link',
   'network.proxyHint':
-    'Paste a kolokol://proxy link that someone gave you. A proxy forwards encrypted traffic only: it cannot read your messages or calls.',
+    'Paste or scan a kolokol://proxy link that someone gave you. A proxy forwards encrypted traffic only: it cannot read your messages or calls.',
   'network.placeholder': 'kolokol://proxy?host=…',
   'network.add': 'Add proxy',
+  'network.scan': 'Scan a proxy QR',
   'network.badLink': 'This is not a kolokol://proxy link with a host and a port.',
   'network.added': 'Proxy added: {{front}}',
   'network.known': 'This device already knows {{front}}',

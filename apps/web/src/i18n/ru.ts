@@ -266,9 +266,10 @@ export const ru: Catalog = {
   'network.inUse': 'используется',
   'network.proxyLink': 'Ссылка на прокси',
   'network.proxyHint':
-    'Вставьте ссылку kolokol://proxy, которую вам дали. Прокси передаёт только зашифрованные данные: он не может прочитать ваши сообщения и звонки.',
+    'Вставьте или отсканируйте ссылку kolokol://proxy, которую вам дали. Прокси передаёт только зашифрованные данные: он не может прочитать ваши сообщения и звонки.',
   'network.placeholder': 'kolokol://proxy?host=…',
   'network.add': 'Добавить прокси',
+  'network.scan': 'Сканировать QR-код прокси',
   'network.badLink': 'Это не ссылка kolokol://proxy с адресом и портом.',
   'network.added': 'Прокси добавлен: {{front}}',
   'network.known': 'Это устройство уже знает {{front}}',

@@ -6,7 +6,7 @@ import { matchRanges } from '../lib/search.ts';
 import type { Messenger, Pending } from '../messenger.ts';
 import { attachmentOf, type Message, reactionsOf, textOf } from '../sdk/ext.ts';
 import { Avatar, copyText, Icon } from './common.tsx';
-import { addProxy } from './Settings.tsx';
+import { addProxy } from './proxy.ts';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'] as const;
 /** Images up to this size are fetched on sight for the inline preview; larger ones wait for a click. */

@@ -1,9 +1,10 @@
-import { SdkError } from '@kolokol/sdk';
+import { parseProxyLink, SdkError } from '@kolokol/sdk';
 import { useCallback, useState } from 'react';
 import { useT } from '../i18n/react.ts';
 import { usernameFromInput } from '../lib/route.ts';
 import { Dialog, Field, QrScanner } from './common.tsx';
 import { go, useMessenger } from './hooks.ts';
+import { addProxy } from './proxy.ts';
 
 /** Opens (finding or creating) the 1:1 chat with `username` and shows it; errors become toasts. Returns the error text. */
 export function useStartChat(): (username: string) => Promise<string | undefined> {
@@ -38,9 +39,19 @@ export function NewChatDialog({ onClose }: { onClose: () => void }) {
   const [busy, setBusy] = useState(false);
   const [scan, setScan] = useState(false);
   const submit = async (raw: string) => {
+    // One scanner for every QR code a person is handed: whoever shows them a proxy's code should not
+    // have to tell them to look for it in Settings instead.
+    const proxy = parseProxyLink(raw);
+    if (proxy !== undefined) {
+      setError(undefined);
+      // addProxy says in a toast what came of it; this dialog was never going to open a chat.
+      await addProxy(m, proxy);
+      onClose();
+      return;
+    }
     const username = usernameFromInput(raw);
     if (username === undefined) {
-      setError(t('err.usernameInvalid'));
+      setError(t(/^\s*kolokol:\/\/proxy\b/i.test(raw) ? 'network.badLink' : 'err.usernameInvalid'));
       return;
     }
     setBusy(true);

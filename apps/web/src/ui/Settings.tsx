@@ -1,4 +1,4 @@
-import { type IndexedDbStore, parseProxyLink, proxyFront } from '@kolokol/sdk';
+import { type IndexedDbStore, parseProxyLink } from '@kolokol/sdk';
 import { useEffect, useState } from 'react';
 import { useT } from '../i18n/react.ts';
 import { inviteLink } from '../lib/route.ts';
@@ -16,8 +16,10 @@ import {
   Icon,
   IconButton,
   QrCode,
+  QrScanner,
 } from './common.tsx';
 import { go, useMessenger } from './hooks.ts';
+import { addProxy } from './proxy.ts';
 import { pushState, subscribePush, unsubscribePush } from './push.ts';
 
 declare const __APP_VERSION__: string;
@@ -380,7 +382,8 @@ export function Toggle({
 
 /**
  * The ways this device reaches the server (fronts: its addresses and community proxies). A proxy
- * arrives as a `kolokol://proxy` link, pasted here or tapped in a chat (ProxyLinkButton).
+ * arrives as a `kolokol://proxy` link: pasted or scanned here, scanned in New chat, or tapped in a
+ * chat (ProxyLinkButton).
  */
 function Network({ m }: { m: Messenger }) {
   const { t } = useT();
@@ -388,6 +391,7 @@ function Network({ m }: { m: Messenger }) {
   const [current, setCurrent] = useState(m.client.fronts.current);
   const [text, setText] = useState('');
   const [error, setError] = useState<string>();
+  const [scan, setScan] = useState(false);
   useEffect(() => {
     const sync = () => {
       setCurrent(m.client.fronts.current);
@@ -410,6 +414,17 @@ function Network({ m }: { m: Messenger }) {
     if (added) setText('');
     setFronts([...m.client.fronts.all()]);
   };
+  const scanned = async (code: string) => {
+    setScan(false);
+    const proxy = parseProxyLink(code);
+    if (proxy === undefined) {
+      setError(t('network.badLink'));
+      return;
+    }
+    setError(undefined);
+    await addProxy(m, proxy);
+    setFronts([...m.client.fronts.all()]);
+  };
   return (
     <section className="card-section" aria-labelledby="s-network">
       <h3 id="s-network">{t('network.title')}</h3>
@@ -422,7 +437,7 @@ function Network({ m }: { m: Messenger }) {
         ))}
       </ul>
       <form
-        className="row"
+        className="row wrap"
         onSubmit={(e) => {
           e.preventDefault();
           void add();
@@ -442,20 +457,11 @@ function Network({ m }: { m: Messenger }) {
         <button type="submit" className="button" disabled={text.trim() === ''}>
           {t('network.add')}
         </button>
+        <button type="button" className="button" onClick={() => setScan(true)}>
+          <Icon name="qr" /> {t('network.scan')}
+        </button>
       </form>
+      {scan && <QrScanner onClose={() => setScan(false)} onResult={(code) => void scanned(code)} />}
     </section>
   );
-}
-
-/** Adds a proxy as a front of this device's server; says what happened in a toast. */
-export async function addProxy(m: Messenger, proxy: { host: string; port: number }): Promise<boolean> {
-  const front = proxyFront(proxy);
-  try {
-    const added = await m.client.addFront(front);
-    m.toast(m.t(added ? 'network.added' : 'network.known', { front }), 'info');
-    return added;
-  } catch (e) {
-    m.toast(m.errorText(e), 'error');
-    return false;
-  }
 }

@@ -321,6 +321,12 @@ export function QrScanner({ onResult, onClose }: { onResult: (text: string) => v
   const { t } = useT();
   const video = useRef<HTMLVideoElement>(null);
   const [error, setError] = useState(false);
+  // Callers pass a fresh arrow on every render; were it an effect dependency, each render of the
+  // parent would stop the camera and start it again.
+  const report = useRef(onResult);
+  useEffect(() => {
+    report.current = onResult;
+  });
   useEffect(() => {
     let stream: MediaStream | undefined;
     let timer: ReturnType<typeof setInterval> | undefined;
@@ -347,7 +353,7 @@ export function QrScanner({ onResult, onClose }: { onResult: (text: string) => v
         const code = jsQR(img.data, img.width, img.height, { inversionAttempts: 'attemptBoth' });
         if (code !== null && code.data !== '' && !done) {
           done = true;
-          onResult(code.data);
+          report.current(code.data);
         }
       }, 250);
     })();
@@ -356,7 +362,7 @@ export function QrScanner({ onResult, onClose }: { onResult: (text: string) => v
       if (timer !== undefined) clearInterval(timer);
       for (const tr of stream?.getTracks() ?? []) tr.stop();
     };
-  }, [onResult]);
+  }, []);
   return (
     <Dialog title={t('scan.title')} onClose={onClose}>
       {error ? (
