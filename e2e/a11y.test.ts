@@ -341,6 +341,32 @@ describe('accessibility', { skip: !hasChromium && 'no /usr/bin/chromium', concur
     a.done();
   });
 
+  test('requests: the list, a message request with its card and scam warning, the report dialog', async () => {
+    const a = auditor();
+    const { page } = carol;
+    await page.getByRole('button', { name: 'Settings' }).first().click();
+    const radio = page
+      .getByRole('group', { name: 'Who can message me' })
+      .getByRole('radio', { name: 'My contacts', exact: true });
+    await radio.click();
+    await visible(page.locator('fieldset[data-kind="messages"] input[value="contacts"]:checked'));
+    await page.getByRole('button', { name: 'Back' }).click();
+    await startChat(bob, 'carol');
+    await send(bob, 'Security service of your bank: tell me the code from the SMS right now');
+    await page.locator('a.requests-row').click();
+    await visible(page.getByRole('region', { name: 'Requests' }).getByRole('link', { name: /Bob/ }));
+    await a.check(page, 'requests list');
+    await page.getByRole('region', { name: 'Requests' }).getByRole('link', { name: /Bob/ }).click();
+    await visible(page.locator('[data-scam]'), 30_000);
+    await a.check(page, 'a message request');
+    await page.getByRole('button', { name: 'Block and report' }).click();
+    await visible(page.getByRole('dialog'));
+    await a.check(page, 'report dialog');
+    await page.keyboard.press('Escape');
+    await gone(page.getByRole('dialog'));
+    a.done();
+  });
+
   test('a phone-sized screen', async () => {
     const a = auditor();
     await alice.page.setViewportSize({ width: 360, height: 740 });

@@ -1,13 +1,17 @@
 /**
- * Shared by the call tests (calls.test.ts, calls-routes.test.ts) and the calls benchmark: people on
+ * Shared by the call tests (calls*.test.ts, consent.test.ts) and the calls benchmark: people on
  * the web app with the call test hooks on, a generated tone as the fake microphone, and assertions
  * on the page's own getStats. The hooks exist only when localStorage `kolokol:test-hooks` is '1'
  * (apps/web/src/calls.ts, CallTestHooks).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type RunningServer, startServer } from '@kolokol/server';
 import type { Browser, Page } from 'playwright-core';
-import { type Person, visible } from './helpers.ts';
+import { ensureWebApp } from '../scripts/webapp.ts';
+import { launchChromium, type Person, visible } from './helpers.ts';
 
 /** A mono 16-bit PCM WAV of a sine tone: the fake microphone (`--use-file-for-fake-audio-capture`). */
 export function writeTone(path: string, seconds = 5, hz = 440, rate = 48_000): void {
@@ -325,4 +329,48 @@ export async function assertInboundGrows(page: Page, kind: 'audio' | 'video', ms
       `video frames keep being decoded: ${num(before?.framesDecoded)} -> ${num(later?.framesDecoded)}`,
     );
   return later ?? {};
+}
+
+export interface CallRig {
+  server: RunningServer;
+  browser: Browser;
+  /** The fake microphone's tone file. */
+  tone: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The start of every browser call test: the web app built, a tone for the fake microphone, a
+ * server whose TURN relay may relay between loopback peers (both browsers sit on this machine),
+ * and Chromium with the call flags. `server` and `browserArgs` add to that.
+ */
+export async function startCallRig(
+  name: string,
+  o: { server?: Partial<Parameters<typeof startServer>[0]>; browserArgs?: string[] } = {},
+): Promise<CallRig> {
+  ensureWebApp();
+  const dataDir = mkdtempSync(join(tmpdir(), `kolokol-e2e-${name}-`));
+  const tone = join(dataDir, 'tone.wav');
+  writeTone(tone);
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    logLevel: 'silent',
+    turn: { allowLoopbackPeers: true },
+    ...o.server,
+  });
+  const browser = await launchChromium([...callBrowserArgs(tone), ...(o.browserArgs ?? [])]);
+  return {
+    server,
+    browser,
+    tone,
+    dataDir,
+    async close() {
+      await browser.close();
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -6,17 +6,12 @@
  * microphones on its own) and to pick the whole screen for getDisplayMedia without a prompt.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { type RunningServer, startServer } from '@kolokol/server';
-import type { Browser, Page } from 'playwright-core';
-import { ensureWebApp } from '../scripts/webapp.ts';
+import type { Page } from 'playwright-core';
 import {
   assertInboundGrows,
   assertMediaFlows,
-  callBrowserArgs,
+  type CallRig,
   callPerson,
   configureCalls,
   inbound,
@@ -24,12 +19,12 @@ import {
   SILENT,
   type Stat,
   sendingTracks,
+  startCallRig,
   stats,
   toneSamples,
   waitFor,
-  writeTone,
 } from './call-helpers.ts';
-import { chatBetween, gone, hasChromium, launchChromium, type Person, visible } from './helpers.ts';
+import { chatBetween, gone, hasChromium, type Person, visible } from './helpers.ts';
 
 /** Hz either side of a tone's frequency that the analyser's peak may read (its bins are ~6 Hz). */
 const HZ_TOLERANCE = 15;
@@ -38,10 +33,7 @@ describe('call tones and in-call controls', {
   skip: !hasChromium && 'no /usr/bin/chromium',
   concurrency: false,
 }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'kolokol-e2e-call-controls-'));
-  const tone = join(dataDir, 'tone.wav');
-  let server: RunningServer;
-  let browser: Browser;
+  let rig: CallRig;
   let alice: Person;
   let bob: Person;
 
@@ -93,23 +85,16 @@ describe('call tones and in-call controls', {
   }
 
   before(async () => {
-    ensureWebApp();
-    writeTone(tone);
-    server = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      logLevel: 'silent',
-      turn: { allowLoopbackPeers: true },
+    rig = await startCallRig('call-controls', {
+      browserArgs: [
+        // Later switches override earlier ones in Chromium: this replaces the default fake device
+        // flag of launchChromium with one that offers three cameras. fake_device_1 delivers Y16
+        // (a depth camera), which WebRTC cannot encode; the tests switch to fake_device_2 (MJPEG).
+        '--use-fake-device-for-media-stream=device-count=3',
+        '--auto-select-desktop-capture-source=Entire screen',
+      ],
     });
-    browser = await launchChromium([
-      ...callBrowserArgs(tone),
-      // Later switches override earlier ones in Chromium: this replaces the default fake device
-      // flag of launchChromium with one that offers three cameras. fake_device_1 delivers Y16
-      // (a depth camera), which WebRTC cannot encode; the tests switch to fake_device_2 (MJPEG).
-      '--use-fake-device-for-media-stream=device-count=3',
-      '--auto-select-desktop-capture-source=Entire screen',
-    ]);
+    const { browser, server } = rig;
     alice = await callPerson(browser, server.url, 'alice', 'Alice');
     bob = await callPerson(browser, server.url, 'bob', 'Bob');
     await chatBetween(alice, bob, 'Shall we test the phone?');
@@ -126,9 +111,7 @@ describe('call tones and in-call controls', {
     if (bob !== undefined) await gone(panel(bob), 30_000);
   });
   after(async () => {
-    await browser?.close();
-    await server?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   test('the caller hears 425 Hz ringback (1 s on, 4 s off) while bob rings; both stop on Accept', async () => {
@@ -278,6 +261,12 @@ describe('call tones and in-call controls', {
 
     const share = alice.page.getByRole('button', { name: 'Share screen' });
     await share.click();
+    // Bob is not in Alice's contacts: she is warned first (consent.test.ts covers Cancel).
+    const warning = alice.page.getByRole('dialog', {
+      name: /Share your screen with someone not in your contacts/,
+    });
+    await visible(warning);
+    await warning.getByRole('button', { name: 'Share anyway' }).click();
     await waitFor('share pressed', async () => (await share.getAttribute('aria-pressed')) === 'true');
     const shared = (await sendingTracks(alice.page)).find((t) => t.kind === 'video');
     assert.ok(shared !== undefined && shared.id !== camera?.id, 'a new outbound video track');

@@ -6,26 +6,19 @@
  * the app installs only when localStorage `kolokol:test-hooks` is '1'.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type RunningServer, startServer } from '@kolokol/server';
-import type { Browser } from 'playwright-core';
-import { ensureWebApp } from '../scripts/webapp.ts';
 import {
   assertMediaFlows,
-  callBrowserArgs,
+  type CallRig,
   callPerson,
   callState,
   configureCalls,
-  writeTone,
+  startCallRig,
 } from './call-helpers.ts';
 import {
   chatBetween,
   gone,
   hasChromium,
-  launchChromium,
   message,
   openChat,
   type Person,
@@ -35,15 +28,12 @@ import {
 } from './helpers.ts';
 
 describe('calls', { skip: !hasChromium && 'no /usr/bin/chromium', concurrency: false }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'kolokol-e2e-calls-'));
-  const tone = join(dataDir, 'tone.wav');
-  let server: RunningServer;
-  let browser: Browser;
+  let rig: CallRig;
   let alice: Person;
   let bob: Person;
 
   const person = (username: string, displayName: string) =>
-    callPerson(browser, server.url, username, displayName);
+    callPerson(rig.browser, rig.server.url, username, displayName);
 
   // Not contacts: relay only, over whichever TURN transport ICE picks.
   const relayed = (video: boolean) => ({ video, route: 'relay' as const });
@@ -59,25 +49,14 @@ describe('calls', { skip: !hasChromium && 'no /usr/bin/chromium', concurrency: f
   };
 
   before(async () => {
-    ensureWebApp();
-    writeTone(tone);
-    server = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      logLevel: 'silent',
-      // Both browsers sit on this machine: each relays to the other's relayed address on loopback.
-      turn: { allowLoopbackPeers: true },
-    });
-    browser = await launchChromium(callBrowserArgs(tone));
+    // Both browsers sit on this machine: each relays to the other's relayed address on loopback.
+    rig = await startCallRig('calls');
     alice = await person('alice', 'Alice');
     bob = await person('bob', 'Bob');
     await chatBetween(alice, bob, 'Can I call you?');
   });
   after(async () => {
-    await browser?.close();
-    await server?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   test('a voice call: media flows both ways through the relay, then hang up', async () => {

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { SERVER_NODE_FLAGS } from '../packages/server/src/node-flags.ts';
 import { ensureWebApp, repoRoot } from './webapp.ts';
 
 const argv = process.argv.slice(2);
@@ -18,9 +19,11 @@ if (!argv.includes('--help') && !argv.includes('-h') && argv[0] !== 'invite') {
   }
 }
 
-const child = spawn(process.execPath, [join(repoRoot, 'packages/server/src/main.ts'), ...argv], {
-  stdio: 'inherit',
-});
+const child = spawn(
+  process.execPath,
+  [...SERVER_NODE_FLAGS, join(repoRoot, 'packages/server/src/main.ts'), ...argv],
+  { stdio: 'inherit' },
+);
 // The server handles SIGINT/SIGTERM gracefully; pass them on and exit as it exits.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -3,7 +3,7 @@
  * has one) under one harness: idle memory per connection, and the highest constant 1:1 delivery
  * rate each sustains with p99 <= 100 ms and every message delivered. See bench/README.md.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { idleMemory, type MemoryPoint, type RampOptions, ramp, type Step, summarize } from './harness.ts';
 import { ensureXmppServers, packageVersion } from './install.ts';
 import { clusterSupported, kolokolTarget } from './kolokol.ts';
-import { HARNESS_CPU, hasTaskset, RAISE_NOFILE, tryRun } from './proc.ts';
+import { HARNESS_CPU, hasTaskset, onInterrupt, RAISE_NOFILE, tryRun } from './proc.ts';
 import type { Target, TargetOptions } from './target.ts';
 import { xmppTarget } from './xmpp.ts';
 
@@ -23,8 +23,10 @@ const isTargetName = (s: string): s is TargetName => (TARGETS as readonly string
 
 const USAGE = `npm run bench -- compare [--targets kolokol,ejabberd,prosody,cluster] [--variants default,durable]
     [--sizes 1000,5000,10000] [--pairs 50] [--rates ${DEFAULT_RATES}] [--step-seconds 10]
-    [--p99 100] [--refine 1] [--body 256] [--database-url URL] [--nats-url URL]
+    [--p99 100] [--refine 1] [--body 256] [--database-url URL] [--nats-url URL] [--node-arg FLAG]...
   --sizes ''   skips idle memory; --rates ''  skips the delivery ramp
+  --node-arg   a flag for node before Kolokol's server script, e.g. --node-arg=--cpu-prof
+               --node-arg=--cpu-prof-dir=/tmp/prof (the profile is written when the server stops)
 `;
 
 interface Row {
@@ -53,6 +55,10 @@ async function measure(
   rampOpts: RampOptions,
 ): Promise<Row> {
   const dirs: string[] = [];
+  const removeDirs = (): void => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  };
+  const release = onInterrupt(async () => removeDirs());
   const fresh = (): Target => {
     const dir = mkdtempSync(join(tmpdir(), 'kolokol-compare-'));
     dirs.push(dir);
@@ -89,10 +95,12 @@ async function measure(
         process.stderr.write(`  ${what} failed: ${msg}\n  server log (tail):\n${t.log().slice(-3000)}\n`);
       } finally {
         await t.stop();
+        settleHarness();
       }
     }
   } finally {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    removeDirs();
+    release();
   }
   return row;
 }
@@ -138,6 +146,17 @@ function table(rows: Row[], sizes: number[], p99Limit: number): string {
 
 const list = (s: string): string[] => s.split(',').filter((x) => x.trim() !== '');
 
+/**
+ * Collects the harness's own garbage between phases (it runs with --expose-gc). After the idle
+ * memory phase the heap holds thousands of closed clients (XMPP ones especially), and a major GC of
+ * that during the next ramp stalled the harness's event loop: p99 over 100 ms at rates where
+ * neither the server nor the harness was busy (seen for ejabberd and Kolokol alike).
+ */
+function settleHarness(): void {
+  const gc: unknown = Reflect.get(globalThis, 'gc');
+  if (typeof gc === 'function') gc();
+}
+
 export async function runCompare(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -153,6 +172,7 @@ export async function runCompare(argv: string[]): Promise<void> {
       body: { type: 'string', default: '256' },
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
       'nats-url': { type: 'string', default: 'nats://127.0.0.1:4222' },
+      'node-arg': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -165,14 +185,24 @@ export async function runCompare(argv: string[]): Promise<void> {
   // sockets) and pins it to its own core, away from the servers' core.
   if (process.env[PINNED_ENV] !== '1') {
     const pin = hasTaskset() ? `taskset -c ${HARNESS_CPU} ` : '';
-    const self = [process.execPath, process.argv[1] ?? 'bench/run.ts', 'compare', ...argv]
+    const self = [process.execPath, '--expose-gc', process.argv[1] ?? 'bench/run.ts', 'compare', ...argv]
       .map((s) => `'${s.replaceAll("'", `'\\''`)}'`)
       .join(' ');
-    const res = spawnSync('sh', ['-c', `${RAISE_NOFILE} exec ${pin}${self}`], {
+    const child = spawn('sh', ['-c', `${RAISE_NOFILE} exec ${pin}${self}`], {
       stdio: 'inherit',
       env: { ...process.env, [PINNED_ENV]: '1' },
     });
-    if (res.status !== 0) throw new Error(`harness exited with ${res.status ?? res.signal}`);
+    // The harness cleans up on SIGINT/SIGTERM (servers, a cluster's schema, temporary folders):
+    // a signal sent to this process alone is passed on, and this one waits for it to finish.
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('exit', (c, s) => resolve([c, s])),
+    );
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+    if (code !== 0) throw new Error(`harness exited with ${code ?? sig}`);
     return;
   }
 
@@ -199,6 +229,7 @@ export async function runCompare(argv: string[]): Promise<void> {
     return t;
   });
   const variants = list(values.variants);
+  const nodeArgs = values['node-arg'];
   const sizes = list(values.sizes).map(Number);
   const rampOpts: RampOptions = {
     pairs: Number(values.pairs),
@@ -237,14 +268,14 @@ export async function runCompare(argv: string[]): Promise<void> {
         continue;
       }
       const cluster = { nodes: 3, databaseUrl: values['database-url'], natsUrl: values['nats-url'] };
-      rows.push(await measure((o) => kolokolTarget(o, cluster), false, sizes, rampOpts));
+      rows.push(await measure((o) => kolokolTarget(o, cluster, nodeArgs), false, sizes, rampOpts));
       continue;
     }
     if (name !== 'kolokol' && !xmppUsable.includes(name)) continue;
     for (const variant of variants) {
       const durable = variant === 'durable';
       const make = (o: TargetOptions): Target =>
-        name === 'kolokol' ? kolokolTarget(o) : xmppTarget(name, o);
+        name === 'kolokol' ? kolokolTarget(o, undefined, nodeArgs) : xmppTarget(name, o);
       rows.push(await measure(make, durable, sizes, rampOpts));
     }
   }

@@ -16,8 +16,19 @@
 import { fileURLToPath } from 'node:url';
 import { type ClientFrame, type MailboxItem, PROTOCOL_VERSION, ServerFrame } from '@kolokol/protocol';
 import { httpOk, loginRaw, opaqueBody, type RawUser, randomId, rawUser, wsUrl } from '@kolokol/testkit';
+import pg from 'pg';
 import WebSocket from 'ws';
-import { freePort, SERVER_CPU, type Spawned, spawnPinned, tryRun, waitPort } from './proc.ts';
+import { SERVER_NODE_FLAGS } from '../../packages/server/src/node-flags.ts';
+import {
+  freePort,
+  onInterrupt,
+  pidAlive,
+  SERVER_CPU,
+  type Spawned,
+  spawnPinned,
+  tryRun,
+  waitPort,
+} from './proc.ts';
 import type { BenchClient, Peer, Target, TargetOptions } from './target.ts';
 
 const serverEntry = fileURLToPath(new URL('../server.ts', import.meta.url));
@@ -126,11 +137,14 @@ interface Node {
   url: string;
 }
 
-async function startNode(dir: string, extra: string[]): Promise<Node> {
+async function startNode(dir: string, extra: string[], nodeArgs: readonly string[]): Promise<Node> {
   const port = await freePort();
   const proc = spawnPinned(
     process.execPath,
     [
+      // As `npm start` runs it (scripts/start.ts).
+      ...SERVER_NODE_FLAGS,
+      ...nodeArgs,
       serverEntry,
       '--port',
       String(port),
@@ -160,14 +174,70 @@ export interface ClusterOptions {
   natsUrl: string;
 }
 
-export function kolokolTarget(opts: TargetOptions, cluster?: ClusterOptions): Target {
+/**
+ * A cluster's schema is named after the harness's pid, `bench_<pid>_<random>`: a schema whose
+ * harness no longer runs on this machine was left by a run killed too hard to clean up (SIGKILL,
+ * a crash), and the next run drops it. Schemas of harnesses still running are left alone.
+ */
+const SCHEMA_PREFIX = 'bench_';
+const schemaOwner = (schema: string): number | undefined => {
+  const m = /^bench_(\d+)_[a-z0-9]+$/.exec(schema);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+};
+
+async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropSchema(url: string, schema: string): Promise<void> {
+  await withPg(url, (c) => c.query(`drop schema if exists "${schema}" cascade`));
+}
+
+async function dropStaleSchemas(url: string): Promise<void> {
+  const stale = await withPg(url, async (c) => {
+    const r = await c.query<{ nspname: string }>(
+      `select nspname from pg_namespace where starts_with(nspname, $1)`,
+      [SCHEMA_PREFIX],
+    );
+    return r.rows
+      .map((row) => row.nspname)
+      .filter((n) => {
+        const pid = schemaOwner(n);
+        return pid !== undefined && pid !== process.pid && !pidAlive(pid);
+      });
+  });
+  for (const s of stale) {
+    process.stderr.write(`  dropping ${s}, left by an earlier run\n`);
+    await dropSchema(url, s);
+  }
+}
+
+/** `nodeArgs` go to node before the server's script (e.g. `--cpu-prof --cpu-prof-dir=DIR`). */
+export function kolokolTarget(
+  opts: TargetOptions,
+  cluster?: ClusterOptions,
+  nodeArgs: readonly string[] = [],
+): Target {
   let nodes: Node[] = [];
+  let release = (): void => undefined;
   const users: RawUser[] = [];
   const clients: KolokolBenchClient[] = [];
   const run = randomId()
     .slice(0, 6)
     .toLowerCase()
     .replace(/[^a-z0-9]/g, 'x');
+  const schema = `${SCHEMA_PREFIX}${process.pid}_${run}`;
+  const stopNodes = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.proc.stop()));
+    nodes = [];
+    if (cluster !== undefined) await dropSchema(cluster.databaseUrl, schema);
+  };
   const nodeOf = (i: number): Node => {
     const n = nodes[i % nodes.length];
     if (n === undefined) throw new Error('not started');
@@ -182,8 +252,9 @@ export function kolokolTarget(opts: TargetOptions, cluster?: ClusterOptions): Ta
           ? 'SQLite WAL synchronous=FULL mailboxes'
           : 'SQLite WAL synchronous=NORMAL mailboxes',
     async start() {
+      release = onInterrupt(stopNodes);
       if (cluster === undefined) {
-        nodes = [await startNode(opts.dir, opts.durable ? ['--sqlite-synchronous', 'full'] : [])];
+        nodes = [await startNode(opts.dir, opts.durable ? ['--sqlite-synchronous', 'full'] : [], nodeArgs)];
         return;
       }
       const shared = [
@@ -193,14 +264,16 @@ export function kolokolTarget(opts: TargetOptions, cluster?: ClusterOptions): Ta
         cluster.databaseUrl,
         // A schema of its own per run: the nodes share it, other runs and tests do not.
         '--database-schema',
-        `bench_${run}`,
+        schema,
         '--bus',
         'nats',
         '--nats-url',
         cluster.natsUrl,
       ];
+      await dropStaleSchemas(cluster.databaseUrl);
       // One after the other: the first one runs the migrations.
-      for (let k = 0; k < cluster.nodes; k++) nodes.push(await startNode(`${opts.dir}/node${k}`, shared));
+      for (let k = 0; k < cluster.nodes; k++)
+        nodes.push(await startNode(`${opts.dir}/node${k}`, shared, nodeArgs));
     },
     pids: () => nodes.map((n) => n.proc.pid),
     async register(i) {
@@ -253,8 +326,8 @@ export function kolokolTarget(opts: TargetOptions, cluster?: ClusterOptions): Ta
       ];
     },
     async stop() {
-      await Promise.all(nodes.map((n) => n.proc.stop()));
-      nodes = [];
+      await stopNodes();
+      release();
     },
     log: () => nodes.map((n) => n.proc.output()).join('\n'),
   };

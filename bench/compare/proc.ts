@@ -211,3 +211,42 @@ export function tryRun(cmd: string, args: string[]): string | undefined {
     return undefined;
   }
 }
+
+const cleanups = new Set<() => Promise<void>>();
+let interruptHooked = false;
+
+/**
+ * Runs `fn` if the harness is stopped by SIGINT or SIGTERM before the returned function is called
+ * (which unregisters it). Servers started through spawnPinned share the terminal's process group
+ * and see a Ctrl-C themselves, but what only the harness can undo (a cluster's PostgreSQL schema,
+ * temporary folders, servers that got no signal) has to be undone here, or it outlives the run.
+ */
+export function onInterrupt(fn: () => Promise<void>): () => void {
+  cleanups.add(fn);
+  if (!interruptHooked) {
+    interruptHooked = true;
+    let stopping = false;
+    const handler = (sig: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`\n${sig}: cleaning up...\n`);
+      const all = [...cleanups].map((f) =>
+        f().catch((e: unknown) => process.stderr.write(`  cleanup: ${e}\n`)),
+      );
+      // A cleanup that hangs (an unreachable database) must not keep the harness alive forever.
+      Promise.race([Promise.all(all), sleep(20_000)]).finally(() =>
+        process.exit(sig === 'SIGINT' ? 130 : 143),
+      );
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  }
+  return () => {
+    cleanups.delete(fn);
+  };
+}
+
+/** Whether a process with this id runs on this machine. */
+export function pidAlive(pid: number): boolean {
+  return alive(pid);
+}

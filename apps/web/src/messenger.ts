@@ -12,6 +12,7 @@ import {
   SdkError,
 } from '@kolokol/sdk';
 import { CallController } from './calls.ts';
+import { ConsentController } from './consent.ts';
 import { catalogs, type Key, type Language, type Vars } from './i18n/catalog.ts';
 import {
   countUnread,
@@ -70,6 +71,8 @@ export interface Toast {
   id: string;
   text: string;
   conversationId?: string;
+  /** A link of the app's own (a request, the requests list); conversationId wins over it. */
+  href?: string;
   tone: 'info' | 'error';
 }
 
@@ -143,6 +146,7 @@ export class Messenger {
   revoked = false;
   lang: Language = 'en';
   readonly calls: CallController;
+  readonly consent: ConsentController;
   readonly #listeners = new Set<() => void>();
   readonly #off: (() => void)[] = [];
   #typingTimer: ReturnType<typeof setInterval> | undefined;
@@ -156,6 +160,25 @@ export class Messenger {
       client,
       changed: () => this.changed(),
       onCallEnded: (call, record) => this.#onCallEnded(call, record),
+    });
+    this.consent = new ConsentController({
+      client,
+      changed: () => this.changed(),
+      toast: (text, tone, href) => this.toast(text, tone, undefined, href),
+      nameOfUser: (u) => u.displayName ?? this.nameOf(u.username),
+      isContact: (userId) => this.local.contacts.some((u) => u.userId === userId),
+      textsFrom: async (conversationId, userId, limit) =>
+        (await client.messages(conversationId, { limit: 50 }))
+          .filter((x) => x.from.userId === userId && x.body.type === 'text')
+          .slice(0, limit)
+          .map((x) => (x.body.type === 'text' ? x.body.text : '')),
+      say: {
+        request: (name) => this.t('requests.toastMessage', { name }),
+        invitation: (name) => this.t('requests.toastGroup', { name }),
+        callRequest: (name) => this.t('requests.toastCall', { name }),
+        warning: (reason) => this.t('moderation.warningToast', { reason }),
+        lifted: () => this.t('moderation.lifted'),
+      },
     });
     this.profile = {
       userId: client.userId,
@@ -239,6 +262,7 @@ export class Messenger {
       }),
     );
     this.calls.start();
+    this.consent.start();
     this.#typingTimer = setInterval(() => this.#expireTyping(), 1000);
     const onNet = () => {
       this.browserOnline = navigator.onLine;
@@ -339,6 +363,7 @@ export class Messenger {
   async stop(): Promise<void> {
     for (const off of this.#off) off();
     this.calls.stop();
+    this.consent.stop();
     if (this.#typingTimer !== undefined) clearInterval(this.#typingTimer);
     for (const d of this.downloads.values()) if (d.url !== undefined) URL.revokeObjectURL(d.url);
     await this.client.close();
@@ -385,6 +410,9 @@ export class Messenger {
     const convs = (await this.client.conversations()) as Chat[];
     this.chats = convs;
     await Promise.all(convs.map((c) => this.loadMessages(c.id)));
+    for (const c of convs)
+      if (c.kind === 'direct' && c.peer !== undefined)
+        void this.consent.checkScam(c.id, c.peer.userId).catch(() => {});
     this.#sortChats();
     this.changed();
   }
@@ -518,6 +546,8 @@ export class Messenger {
       // Mirrors the SDK's own count (it emits no conversation event per message).
       chat.unread = m.outgoing ? 0 : chat.unread + (systemOf(m) === undefined ? 1 : 0);
     }
+    if (isNew && !m.outgoing && chat?.kind === 'direct' && m.body.type === 'text')
+      void this.consent.checkScam(m.conversationId, m.from.userId).catch(() => {});
     if (isNew && !m.outgoing && !this.isBlocked(m.from.username) && systemOf(m) === undefined) {
       const visible = document.visibilityState === 'visible' && document.hasFocus();
       if (this.activeChat === m.conversationId && visible) this.markRead(m.conversationId);
@@ -637,12 +667,13 @@ export class Messenger {
 
   // ---- toasts ------------------------------------------------------------------------------------
 
-  toast(text: string, tone: Toast['tone'] = 'info', conversationId?: string): void {
+  toast(text: string, tone: Toast['tone'] = 'info', conversationId?: string, href?: string): void {
     const t: Toast = {
       id: localId('toast'),
       text,
       tone,
       ...(conversationId === undefined ? {} : { conversationId }),
+      ...(href === undefined ? {} : { href }),
     };
     this.toasts = [...this.toasts.slice(-3), t];
     this.changed();
@@ -658,6 +689,12 @@ export class Messenger {
     const err = SdkError.from(e);
     if (err.code === 'NETWORK' || err.code === 'TIMEOUT') return this.t('err.network');
     if (err.code === 'NOT_GROUP_MEMBER') return this.t('err.notMember');
+    const d = err.details;
+    if (err.code === 'RATE_LIMITED' && d?.limit === 'new-account-strangers')
+      return this.t('err.newAccountLimit', {
+        count: typeof d.strangersPerDay === 'number' ? d.strangersPerDay : '?',
+        minutes: typeof d.retryAfterSeconds === 'number' ? Math.ceil(d.retryAfterSeconds / 60) : '?',
+      });
     return this.t('err.generic', { message: err.message });
   }
 

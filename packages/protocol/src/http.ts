@@ -125,6 +125,11 @@ export const UserEntry = z.object({
   identityKey: Ed25519PublicKey,
   createdAt: Millis,
   devices: z.array(DeviceInfo),
+  /**
+   * Whether other people reported this account lately (verified, not dismissed reports, counted
+   * by distinct reporter): coarse on purpose, for the context card of a message request.
+   */
+  reported: z.enum(['none', 'some', 'many']).optional(),
 });
 export type UserEntry = z.infer<typeof UserEntry>;
 

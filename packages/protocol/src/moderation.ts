@@ -80,3 +80,13 @@ export type Notice = z.infer<typeof Notice>;
 // GET /v1/notices?after=ID (auth; works while suspended): the account's notices after that id.
 export const NoticesResponse = z.object({ notices: z.array(Notice).max(100) });
 export type NoticesResponse = z.infer<typeof NoticesResponse>;
+
+/** Accounts one account may block (the server's table bound). */
+export const MAX_BLOCKED = 10_000;
+
+// GET /v1/blocks ; PUT /v1/blocks/:userId ; DELETE /v1/blocks/:userId (auth): the account's
+// blocked accounts after the change. The server leaves the blocker's devices out of every
+// application message (texts, calls) and welcome the blocked account sends; the blocked account
+// is not told.
+export const BlocksResponse = z.object({ blocked: z.array(UserId).max(MAX_BLOCKED) });
+export type BlocksResponse = z.infer<typeof BlocksResponse>;

@@ -267,6 +267,8 @@ const hintKey = (groupId: string) => `conversation-hint:${groupId}`;
 const leavingKey = (groupId: string) => `leaving:${groupId}`;
 const Leaving = z.array(z.string()).max(1000);
 const seenKey = (deviceId: string, msgId: string) => `${deviceId}:${msgId}`;
+/** Set once this device's own (older, local-only) blocks were handed to the server. */
+const BLOCKS_ON_SERVER = 'blocks:on-server';
 /** Set while our consent rules changed here and have not been queued to our other devices. */
 const CONSENT_UNSYNCED = 'consent:unsynced';
 const SELF_GROUP_INFO = new TextEncoder().encode('kolokol/self-group/v1');
@@ -372,7 +374,10 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       block: (userId) => this.block(userId),
       usernameOf: (userId) => this.#usernameOf(userId),
       displayNameOf: async (userId) => (await this.#store.getProfile(userId))?.displayName,
-      accountCreatedAt: async (userId) => (await this.#api.userById(userId)).createdAt,
+      account: async (userId) => {
+        const u = await this.#api.userById(userId);
+        return { createdAt: u.createdAt, ...(u.reported === undefined ? {} : { reported: u.reported }) };
+      },
       groupCreatedAt: async (groupId) => (await this.#api.group(groupId)).createdAt,
       emit: (event, ...args) =>
         this.emit<keyof ConsentEvents>(event, ...(args as ConsentEvents[keyof ConsentEvents])),
@@ -398,6 +403,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
       reportError: (e) => this.emit(ClientEvent.Error, e),
       admitCall: (o) => this.consent.admitCall(o),
       icePolicy: (userId) => this.consent.icePolicy(userId),
+      urgent: (ms) => this.#conn.urgent(ms),
     });
     this.#conn = new Connection(
       this.fronts,
@@ -1009,13 +1015,20 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     await this.#store.atomic((w) => w.deleteContact(userId));
   }
 
-  /** Local for now: the user's messages, reactions, typing and new conversations are dropped. */
+  /**
+   * Blocks an account at the server, which from then on leaves all our devices out of its
+   * messages, calls and group welcomes (the account is not told); this device also drops what
+   * got through before (reactions, typing, conversations it started). Our other devices take the
+   * server's list at their next connect.
+   */
   async block(userId: string): Promise<void> {
     if (userId === this.userId) throw new SdkError('INVALID_ARGUMENT', 'you cannot block yourself');
+    await this.#api.block(userId);
     await this.#store.atomic((w) => w.setBlocked(userId, true));
   }
 
   async unblock(userId: string): Promise<void> {
+    await this.#api.unblock(userId);
     await this.#store.atomic((w) => w.setBlocked(userId, false));
   }
 
@@ -1142,6 +1155,23 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   /** Appeals this account's suspension (works while suspended, with the session it holds). */
   appeal(text: string): Promise<{ appealId: string }> {
     return this.#moderation.appeal(text);
+  }
+
+  /**
+   * Fetches the operator's notices this device has not surfaced yet (they arrive as Notice and
+   * Suspended events). Works while suspended: an app polls it then to learn of the lifting, after
+   * which it calls `connect()` again (the connection stops for good on SUSPENDED).
+   */
+  checkNotices(): Promise<void> {
+    return this.#moderation.fetchNotices();
+  }
+
+  /** Connects again after the operator lifted a suspension (a Notice of kind 'lifted'). */
+  resumeAfterSuspension(): Promise<void> {
+    if (this.#closed) return Promise.reject(new SdkError('CLOSED', 'client closed'));
+    this.#connecting = this.#conn.resume();
+    this.#spawn(() => this.#resumeOutbox());
+    return this.#connecting;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1882,7 +1912,19 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     });
     effect();
     this.#emitConversation(conv);
-    await this.#commitAdd(groupId, [this.userId, ...users.map((u) => u.userId)], true);
+    try {
+      await this.#commitAdd(groupId, [this.userId, ...users.map((u) => u.userId)], true);
+    } catch (e) {
+      // Nobody was added (the server refused a claim: RATE_LIMITED for a new account reaching
+      // strangers, NO_KEY_PACKAGE, …): what is left is an empty group only this device knows,
+      // which would stay in conversations() for good. It goes, and the caller gets the error.
+      await this.#store.atomic((w) => {
+        w.deleteGroupState(groupId);
+        w.putConversation({ ...conv, left: true, hidden: true, updatedAt: Date.now() });
+      });
+      this.#groups.delete(groupId);
+      throw e;
+    }
     await this.#sendMeta(groupId);
     return this.#view((await this.#store.getConversation(groupId)) ?? conv);
   }
@@ -2323,6 +2365,31 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
   // ---------------------------------------------------------------------------------------------
   // Incoming
 
+  /** The server's block list is the account's: this device follows it (blocks made elsewhere). */
+  async #syncBlocks(): Promise<void> {
+    const local = new Set(await this.#store.listBlocked());
+    let { blocked } = await this.#api.blocks();
+    if ((await this.#store.getKv(BLOCKS_ON_SERVER)) !== true) {
+      // Blocks made before the server kept them were this device's only: hand them over once.
+      for (const u of local) {
+        if (blocked.includes(u)) continue;
+        try {
+          ({ blocked } = await this.#api.block(u));
+        } catch (e) {
+          // An account deleted since: nothing left to block.
+          if (SdkError.from(e).code !== 'NOT_FOUND') throw e;
+        }
+      }
+      await this.#store.setKv(BLOCKS_ON_SERVER, true);
+    }
+    const server = new Set(blocked);
+    if (server.size === local.size && [...server].every((u) => local.has(u))) return;
+    await this.#store.atomic((w) => {
+      for (const u of server) if (!local.has(u)) w.setBlocked(u, true);
+      for (const u of local) if (!server.has(u)) w.setBlocked(u, false);
+    });
+  }
+
   #onReady(): void {
     this.#acks = [];
     this.#caughtUp = false;
@@ -2331,6 +2398,7 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     this.#spawn(() => this.#expirePending());
     this.#spawn(() => this.#setUpSelfGroup());
     this.#spawn(() => this.#moderation.fetchNotices());
+    this.#spawn(() => this.#syncBlocks());
     this.#spawn(() => this.#refreshFronts());
     this.calls.onReconnected();
   }

@@ -42,6 +42,13 @@ export interface ConnectionOptions {
 
 // SUSPENDED too: reconnecting cannot help until the operator lifts it (the app reconnects then).
 const FATAL = new Set(['SESSION_REVOKED', 'DEVICE_REVOKED', 'UNSUPPORTED_VERSION', 'SUSPENDED']);
+/**
+ * While a call is being set up (`urgent`): a ping a second, and a socket that leaves one unanswered
+ * for 2.5 s counts as frozen. A censor that freezes a connection instead of cutting it would
+ * otherwise hold the call's signalling for a whole ping cycle (15 s + 10 s).
+ */
+const URGENT_PING_MS = 1000;
+const URGENT_PONG_MS = 2500;
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_SESSION_REVOKED = 4403;
 
@@ -79,6 +86,9 @@ export class Connection {
   #onlineWaiters: { resolve(): void; reject(e: SdkError): void }[] = [];
   #fatal: SdkError | undefined;
   #running: Promise<void> | undefined;
+  #urgentUntil = 0;
+  #urgentTimer: ReturnType<typeof setInterval> | undefined;
+  #urgentPinging = false;
 
   constructor(
     server: string | Fronts,
@@ -120,7 +130,49 @@ export class Connection {
     return this.whenOnline();
   }
 
+  /**
+   * Starts again after SUSPENDED (the operator lifted it). The other fatal errors stay fatal: a
+   * revoked session or device, or a protocol the server does not speak, cannot come back.
+   */
+  resume(): Promise<void> {
+    if (this.#fatal?.code === 'SUSPENDED') {
+      this.#fatal = undefined;
+      this.#backoff.reset();
+      this.#running = undefined;
+    }
+    return this.start();
+  }
+
+  /**
+   * For the next `ms`, checks the socket every second (URGENT_PING_MS): the call manager asks for
+   * it while a call rings or connects, when seconds matter and a frozen socket must be left for
+   * the next front at once.
+   */
+  urgent(ms: number): void {
+    this.#urgentUntil = Math.max(this.#urgentUntil, Date.now() + ms);
+    if (this.#urgentTimer !== undefined) return;
+    const tick = () => {
+      if (Date.now() >= this.#urgentUntil || this.stopped) {
+        clearInterval(this.#urgentTimer);
+        this.#urgentTimer = undefined;
+        return;
+      }
+      if (!this.#online || this.#urgentPinging) return;
+      this.#urgentPinging = true;
+      this.#request((rid) => ({ t: 'ping', rid }), URGENT_PONG_MS)
+        .catch(() => {})
+        .finally(() => {
+          this.#urgentPinging = false;
+        });
+    };
+    this.#urgentTimer = setInterval(tick, URGENT_PING_MS);
+    (this.#urgentTimer as { unref?: () => void }).unref?.();
+    tick();
+  }
+
   stop(): void {
+    clearInterval(this.#urgentTimer);
+    this.#urgentTimer = undefined;
     if (this.#stop.signal.aborted) return;
     this.#stop.abort();
     this.#ws?.close(1000, 'client closed');

@@ -12,6 +12,7 @@ import {
   type AddDeviceRequest,
   AppealResponse,
   AttachmentResponse,
+  BlocksResponse,
   ChallengeResponse,
   ClaimKeyPackagesResponse,
   CreateLinkResponse,
@@ -255,6 +256,21 @@ export class HttpApi {
   }
   notices(after: number) {
     return this.#json(NoticesResponse, 'GET', `/notices?after=${after}`, { auth: true });
+  }
+  blocks() {
+    return this.#json(BlocksResponse, 'GET', '/blocks', { auth: true });
+  }
+  block(userId: string) {
+    return this.#json(BlocksResponse, 'PUT', `/blocks/${encodeURIComponent(userId)}`, {
+      auth: true,
+      retry: true,
+    });
+  }
+  unblock(userId: string) {
+    return this.#json(BlocksResponse, 'DELETE', `/blocks/${encodeURIComponent(userId)}`, {
+      auth: true,
+      retry: true,
+    });
   }
   async createGroup(groupId: string): Promise<void> {
     await this.#call('POST', '/groups', { auth: true, body: { groupId } });

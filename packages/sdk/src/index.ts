@@ -17,6 +17,25 @@ export {
   type StoredMessage,
 } from './client.ts';
 export {
+  type CallRequest,
+  ConsentEvent,
+  type ConsentEvents,
+  type ConsentRequest,
+  type ContextCard,
+  type GroupOverview,
+  type RulesPatch,
+} from './consent/manager.ts';
+export {
+  Audience,
+  CONSENT_KINDS,
+  type ConsentKind,
+  ConsentRules,
+  DEFAULT_RULES,
+  effectiveRules,
+  type Rule,
+  STRICT_FLOOR,
+} from './consent/rules.ts';
+export {
   type CallEnvelope,
   type CallSignal,
   decodeEnvelope,

@@ -50,6 +50,8 @@ export const SERVER_VERSION = '0.1.0';
 export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
 /** JSON bodies; key package uploads have their own larger limit, attachments stream. */
 const JSON_BODY_LIMIT = 512 * 1024;
+/** The mailbox rescan visits this many slices of the connections, one per tick (see below). */
+const RESCAN_SLICES = 10;
 
 export function resolveConfig(config: Partial<ServerConfig> & { dataDir: string }): ResolvedConfig {
   return {
@@ -240,6 +242,8 @@ export async function startServer(
     noServer: true,
     maxPayload: Limits.maxFrameBytes,
     perMessageDeflate: false,
+    // `connections` below tracks them; ws's own set would cost a close listener per socket.
+    clientTracking: false,
   });
   app.server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -267,6 +271,18 @@ export async function startServer(
     for (const c of connections) c.keepalive();
   }, config.tuning.keepaliveMs);
   keepalive.unref();
+  // Each connection re-reads its mailbox about every rescanMs, in case a nudge was lost: one timer
+  // for all of them, a tenth of them per tick, instead of one interval timer per connection.
+  let rescanTick = 0;
+  const rescan = setInterval(
+    () => {
+      const slice = rescanTick++ % RESCAN_SLICES;
+      let i = 0;
+      for (const c of connections) if (i++ % RESCAN_SLICES === slice) c.pump();
+    },
+    Math.max(1, config.tuning.rescanMs / RESCAN_SLICES),
+  );
+  rescan.unref();
 
   let sweeping: Promise<void> = Promise.resolve();
   const sweep = () => {
@@ -308,6 +324,7 @@ export async function startServer(
   } catch (cause) {
     await transport.close();
     clearInterval(keepalive);
+    clearInterval(rescan);
     clearInterval(sweeper);
     clearTimeout(firstSweep);
     await bus.close();
@@ -337,6 +354,7 @@ export async function startServer(
       shuttingDown = true;
       log.info('shutting down');
       clearInterval(keepalive);
+      clearInterval(rescan);
       clearInterval(sweeper);
       clearTimeout(firstSweep);
       stopNoticePoll();

@@ -11,6 +11,13 @@ export const BusMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('event'), event: ServerEvent }),
   z.object({ type: z.literal('session-revoked'), sessionId: SessionId }),
   z.object({ type: z.literal('device-revoked') }),
+  /** The account was suspended: its sockets hear SUSPENDED and close. */
+  z.object({
+    type: z.literal('suspended'),
+    sessionId: SessionId,
+    at: z.number().int().nonnegative(),
+    reason: z.string().max(1000).optional(),
+  }),
   /** An ephemeral application message: goes to the device's live sockets only, never stored. */
   z.object({ type: z.literal('ephemeral'), item: EphemeralItem }),
 ]);

@@ -288,6 +288,20 @@ describe('reports and suspension', () => {
     assert.match(await admin(server, 'suspension', 'lift', alice.userId), /is not suspended/);
   });
 
+  it('the directory tells coarsely whether an account was reported: distinct reporters, dismissed ones not counted', async () => {
+    const reported = async (u: User) =>
+      str((await server.api.req('GET', `/v1/users/id/${u.userId}`, undefined, carol.token)).body, 'reported');
+    assert.equal(await reported(carol), 'none');
+    // Bob reported Alice several times above: one reporter.
+    assert.equal(await reported(alice), 'some');
+    const ids = [...(await admin(server, 'reports', 'list', '--all')).matchAll(/^(\S+) .* reported (\S+) /gm)]
+      .filter((x) => x[2] === alice.username)
+      .map((x) => x[1] ?? '');
+    assert.ok(ids.length >= 2, `reports of alice: ${ids.join(',')}`);
+    for (const id of ids) await admin(server, 'reports', 'resolve', id, '--dismiss');
+    assert.equal(await reported(alice), 'none', 'dismissed reports do not count');
+  });
+
   it('admin commands name what is wrong', async () => {
     await assert.rejects(admin(server, 'reports', 'resolve', 'nope', '--warn'), /no report "nope"/);
     await assert.rejects(admin(server, 'reports', 'resolve', 'x', '--warn', '--dismiss'), /one of --warn/);

@@ -11,6 +11,8 @@ test('routes round-trip through the hash', () => {
     { name: 'settings' },
     { name: 'devices' },
     { name: 'contacts' },
+    { name: 'requests' },
+    { name: 'request', id: 'grp_1-x' },
     { name: 'invite', username: 'anna_k' },
   ] as const;
   for (const r of routes) assert.deepEqual(parseRoute(routeHash(r)), r);

@@ -1,7 +1,8 @@
 /**
  * Hash routes (the server answers every path with the app, but hash routes keep invite links
  * working on any static host too): `#/`, `#/c/ID`, `#/c/ID/info`, `#/c/ID/safety/USERNAME`,
- * `#/settings`, `#/devices`, `#/contacts`, `#/u/USERNAME` (an invite).
+ * `#/settings`, `#/devices`, `#/contacts`, `#/u/USERNAME` (an invite), `#/requests` (message,
+ * group and call requests) and `#/requests/ID` (one request with its context card).
  */
 import { USERNAME_RE } from '@kolokol/protocol';
 
@@ -13,6 +14,8 @@ export type Route =
   | { name: 'settings' }
   | { name: 'devices' }
   | { name: 'contacts' }
+  | { name: 'requests' }
+  | { name: 'request'; id: string }
   | { name: 'invite'; username: string };
 
 export function normalizeUsername(s: string): string {
@@ -42,6 +45,7 @@ export function parseRoute(hash: string): Route {
   if (a === 'settings') return { name: 'settings' };
   if (a === 'devices') return { name: 'devices' };
   if (a === 'contacts') return { name: 'contacts' };
+  if (a === 'requests') return b === undefined ? { name: 'requests' } : { name: 'request', id: b };
   return { name: 'home' };
 }
 
@@ -57,6 +61,8 @@ export function routeHash(r: Route): string {
       return `#/c/${encodeURIComponent(r.id)}/safety/${encodeURIComponent(r.username)}`;
     case 'invite':
       return `#/u/${encodeURIComponent(r.username)}`;
+    case 'request':
+      return `#/requests/${encodeURIComponent(r.id)}`;
     default:
       return `#/${r.name}`;
   }

@@ -3,13 +3,14 @@
  * (controls, videos, devices, volume, connection details) and the call history.
  */
 import type { ConnectionDetails } from '@kolokol/calls';
+import { CALL_SCAM_TIPS } from '@kolokol/scam';
 import type { CallRecord } from '@kolokol/sdk';
 import { useEffect, useId, useRef, useState } from 'react';
 import type { Key } from '../i18n/catalog.ts';
 import { useT } from '../i18n/react.ts';
 import { formatDuration, listTime } from '../lib/format.ts';
 import type { Messenger } from '../messenger.ts';
-import { Dialog, IconButton } from './common.tsx';
+import { Confirm, Dialog, IconButton } from './common.tsx';
 import { go, useMessenger } from './hooks.ts';
 
 /** Voice and video call buttons for a chat header. */
@@ -49,6 +50,38 @@ function peerName(m: Messenger): string {
   return call === undefined ? '' : m.nameOf(m.usernameOf(call.peerUserId));
 }
 
+/** The other side of the live call is not in our contacts. */
+function withStranger(m: Messenger): boolean {
+  const call = m.calls.call;
+  return call !== undefined && !m.isContact(m.usernameOf(call.peerUserId));
+}
+
+/** The common tactics of phone scams (packages/scam), for the banner of a call with a non-contact. */
+const TIP_KEYS: Record<(typeof CALL_SCAM_TIPS)[number], Key> = {
+  'never-share-codes': 'scam.tip.codes',
+  'bank-never-calls': 'scam.tip.bank',
+  'hang-up-and-call-back': 'scam.tip.callBack',
+  'no-safe-account': 'scam.tip.safeAccount',
+  'no-remote-access': 'scam.tip.remote',
+  'police-never-ask-money': 'scam.tip.police',
+  'no-secrecy': 'scam.tip.secrecy',
+};
+const SCAM_TIPS: readonly Key[] = CALL_SCAM_TIPS.map((id) => TIP_KEYS[id]);
+
+function StrangerCallBanner() {
+  const { t } = useT();
+  return (
+    <aside className="call-scam" aria-label={t('scam.callTitle')} data-stranger-call="">
+      <strong>{t('scam.callTitle')}</strong>
+      <ul>
+        {SCAM_TIPS.map((k) => (
+          <li key={k}>{t(k)}</li>
+        ))}
+      </ul>
+    </aside>
+  );
+}
+
 function Incoming({ m }: { m: Messenger }) {
   const { t } = useT();
   const titleId = useId();
@@ -62,6 +95,7 @@ function Incoming({ m }: { m: Messenger }) {
       data-tone={m.calls.tone ?? 'none'}
     >
       <h2 id={titleId}>{t(call?.video === true ? 'call.incomingVideo' : 'call.incoming', { name })}</h2>
+      {withStranger(m) && <p className="warn">{t('scam.notContact')}</p>}
       <div className="row">
         <button type="button" className="button primary" onClick={() => void m.calls.accept()}>
           {t('call.accept')}
@@ -118,7 +152,10 @@ function ActiveCall({ m }: { m: Messenger }) {
   const call = c.call;
   const now = useNow(1000);
   const titleId = useId();
+  const [confirmShare, setConfirmShare] = useState(false);
   if (call === undefined) return null;
+  const stranger = withStranger(m);
+  const share = () => void c.toggleScreen().catch((e: unknown) => console.warn(e));
   const name = peerName(m);
   const status =
     call.state === 'connected'
@@ -169,7 +206,8 @@ function ActiveCall({ m }: { m: Messenger }) {
               icon="screen"
               label={t('call.share')}
               pressed={c.sharing}
-              onClick={() => void c.toggleScreen().catch((e: unknown) => console.warn(e))}
+              // Showing one's screen to a stranger is how remote "support" scams start: ask first.
+              onClick={() => (stranger && !c.sharing ? setConfirmShare(true) : share())}
             />
           </>
         )}
@@ -192,7 +230,18 @@ function ActiveCall({ m }: { m: Messenger }) {
           onChange={(e) => c.setVolume(Number(e.target.value))}
         />
       </label>
+      {stranger && <StrangerCallBanner />}
       <Details details={c.details} />
+      {confirmShare && (
+        <Confirm
+          title={t('call.shareStrangerTitle')}
+          text={t('call.shareStrangerText', { name })}
+          confirmLabel={t('call.shareAnyway')}
+          danger
+          onConfirm={share}
+          onClose={() => setConfirmShare(false)}
+        />
+      )}
     </section>
   );
 }

@@ -9,6 +9,7 @@ import { CallButtons } from './Call.tsx';
 import { Avatar, Confirm, Icon, IconButton } from './common.tsx';
 import { go, useMediaQuery, useMessenger } from './hooks.ts';
 import { type MessageActions, MessageItem, PendingItem } from './Message.tsx';
+import { ReportDialog, ScamWarning } from './Requests.tsx';
 
 export function ChatView({ id }: { id: string }) {
   const m = useMessenger();
@@ -20,6 +21,8 @@ export function ChatView({ id }: { id: string }) {
   const [replyTo, setReplyTo] = useState<Message>();
   const [editing, setEditing] = useState<Message>();
   const [removing, setRemoving] = useState<Message>();
+  const [reporting, setReporting] = useState<Message>();
+  const [scamHidden, setScamHidden] = useState(false);
   const [dragging, setDragging] = useState(false);
   const narrow = useMediaQuery('(max-width: 720px)');
 
@@ -66,6 +69,7 @@ export function ChatView({ id }: { id: string }) {
         document.getElementById('composer')?.focus();
       },
       remove: (msg) => setRemoving(msg),
+      report: (msg) => setReporting(msg),
       react: (msg, emoji) => {
         void ext(m.client)
           .react?.(id, msg.id, emoji)
@@ -95,6 +99,10 @@ export function ChatView({ id }: { id: string }) {
           ? tp('chat.members', chat.members.length)
           : `@${peer?.username ?? ''}`;
   const blocked = peer !== undefined && m.isBlocked(peer.username);
+  // The classifier reads a stranger's first messages on this device only (consent.ts). In a chat
+  // the person already has, only a confident verdict interrupts; requests show 'possible' too.
+  const verdict = peer !== undefined && !m.isContact(peer.username) ? m.consent.scam.get(id) : undefined;
+  const scam = verdict?.level === 'likely' ? verdict : undefined;
 
   return (
     <section
@@ -202,6 +210,29 @@ export function ChatView({ id }: { id: string }) {
           />
         </search>
       )}
+      {scam !== undefined && !scamHidden && (
+        <div className="scam-banner">
+          <ScamWarning verdict={scam} />
+          <div className="row">
+            {peer !== undefined && (
+              <button
+                type="button"
+                className="button small danger"
+                onClick={() =>
+                  setReporting(
+                    [...visible].reverse().find((x) => !x.outgoing && x.from.userId === peer.userId),
+                  )
+                }
+              >
+                {t('requests.blockReport')}
+              </button>
+            )}
+            <button type="button" className="button small" onClick={() => setScamHidden(true)}>
+              {t('scam.dismiss')}
+            </button>
+          </div>
+        </div>
+      )}
       <MessageLog
         m={m}
         id={id}
@@ -236,6 +267,22 @@ export function ChatView({ id }: { id: string }) {
         <div className="drop" aria-hidden="true">
           {t('chat.dropHere')}
         </div>
+      )}
+      {reporting !== undefined && (
+        <ReportDialog
+          conversationId={id}
+          messageIds={[
+            // The message picked and the ones from the same person just before it: the context.
+            ...visible
+              .filter((x) => !x.outgoing && x.from.userId === reporting.from.userId && x.seq <= reporting.seq)
+              .slice(-5)
+              .map((x) => x.id),
+          ]}
+          name={m.nameOf(reporting.from.username)}
+          defaultCategory={scam?.level === 'likely' ? 'scam' : 'spam'}
+          onClose={() => setReporting(undefined)}
+          {...(peer !== undefined && peer.userId === reporting.from.userId ? { offerBlock: peer } : {})}
+        />
       )}
       {removing !== undefined && (
         <Confirm

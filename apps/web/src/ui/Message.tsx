@@ -30,6 +30,8 @@ export interface MessageActions {
   reply(m: Message): void;
   edit(m: Message): void;
   remove(m: Message): void;
+  /** Report to the server's operator (someone else's message that arrived with franking). */
+  report(m: Message): void;
   react(m: Message, emoji: string | null): void;
 }
 
@@ -173,6 +175,9 @@ export function MessageItem({
                 ...(text !== undefined ? [{ label: t('msg.copy'), run: () => void copyText(text) }] : []),
                 ...(canDelete
                   ? [{ label: t('msg.delete'), run: () => actions.remove(msg), danger: true }]
+                  : []),
+                ...(!out && msg.franking !== undefined
+                  ? [{ label: t('msg.report'), run: () => actions.report(msg), danger: true }]
                   : []),
               ]}
               reactions={canReact ? (emoji: string) => actions.react(msg, emoji) : undefined}

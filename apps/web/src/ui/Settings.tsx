@@ -19,6 +19,7 @@ import {
   QrScanner,
 } from './common.tsx';
 import { go, useMessenger } from './hooks.ts';
+import { PrivacyRules } from './Privacy.tsx';
 import { addProxy } from './proxy.ts';
 import { pushState, subscribePush, unsubscribePush } from './push.ts';
 
@@ -220,6 +221,8 @@ export function Settings({ store }: { store: IndexedDbStore }) {
           onChange={(v) => m.setPrefs({ typingIndicators: v })}
         />
       </section>
+
+      <PrivacyRules />
 
       <section className="card-section" aria-labelledby="s-notify">
         <h3 id="s-notify">{t('settings.notifications')}</h3>

@@ -14,6 +14,7 @@ import { Avatar, Icon, IconButton } from './common.tsx';
 import { Devices } from './Devices.tsx';
 import { go, useMediaQuery, useMessenger, useRoute } from './hooks.ts';
 import { NewChatDialog, NewGroupDialog, useStartChat } from './NewChat.tsx';
+import { RequestsPage, RequestView, SuspendedPage, WarningDialog } from './Requests.tsx';
 import { Safety } from './Safety.tsx';
 import { Settings } from './Settings.tsx';
 
@@ -23,6 +24,17 @@ export function Shell({ store }: { store: IndexedDbStore }) {
   const showList = !narrow || route.name === 'home';
   const showMain = !narrow || route.name !== 'home';
   const { t } = useT();
+  const m = useMessenger();
+  if (m.consent.suspended !== undefined) {
+    return (
+      <div className="shell">
+        <main className="main" id="main">
+          <SuspendedPage />
+        </main>
+        <Toasts />
+      </div>
+    );
+  }
   return (
     <div className="shell">
       {route.name === 'chat' && (
@@ -51,11 +63,14 @@ export function Shell({ store }: { store: IndexedDbStore }) {
           {route.name === 'settings' && <Settings store={store} />}
           {route.name === 'devices' && <Devices />}
           {route.name === 'contacts' && <Contacts />}
+          {route.name === 'requests' && <RequestsPage />}
+          {route.name === 'request' && <RequestView key={route.id} id={route.id} />}
           {route.name === 'invite' && <InviteCard username={route.username} />}
           {route.name === 'home' && <Placeholder />}
         </main>
       )}
       <CallLayer />
+      <WarningDialog />
       <Toasts />
     </div>
   );
@@ -172,6 +187,20 @@ function Sidebar() {
         >
           {t('list.startWith', { username: candidate })}
         </button>
+      )}
+      {m.consent.waiting > 0 && (
+        <a
+          href="#/requests"
+          className={`requests-row ${route.name === 'requests' || route.name === 'request' ? 'active' : ''}`}
+          data-waiting={m.consent.waiting}
+        >
+          <Icon name="shield" />
+          <span className="grow">{t('requests.title')}</span>
+          <span className="badge">
+            <span aria-hidden="true">{m.consent.waiting}</span>
+            <span className="sr-only">{tp('requests.waiting', m.consent.waiting)}</span>
+          </span>
+        </a>
       )}
       {m.chats.length === 0 && <p className="empty">{t('list.empty')}</p>}
       {m.chats.length > 0 && chats.length === 0 && <p className="empty">{t('list.noMatches')}</p>}
@@ -308,9 +337,13 @@ function Toasts() {
           className={`toast ${toast.tone}`}
           role={toast.tone === 'error' ? 'alert' : 'status'}
         >
-          {toast.conversationId !== undefined ? (
+          {toast.conversationId !== undefined || toast.href !== undefined ? (
             <a
-              href={`#/c/${encodeURIComponent(toast.conversationId)}`}
+              href={
+                toast.conversationId !== undefined
+                  ? `#/c/${encodeURIComponent(toast.conversationId)}`
+                  : toast.href
+              }
               onClick={() => m.dismiss(toast.id)}
               className="grow"
             >

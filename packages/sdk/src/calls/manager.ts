@@ -67,6 +67,8 @@ export interface CallHost {
   }): Promise<'ring' | 'request' | 'silence' | 'refuse'>;
   /** ICE policy with this peer: 'all' only where the user's peer-to-peer rule allows it. */
   icePolicy(peerUserId: string): Promise<IceTransportPolicy>;
+  /** Watch the signalling socket closely for `ms` (Connection.urgent): a call is being set up. */
+  urgent?(ms: number): void;
 }
 
 export interface CallOptions {
@@ -81,6 +83,8 @@ export interface CallOptions {
 /** RFC 9605 suite 4 (AES_128_GCM_SHA256_128), 8 epoch bits in the KID. */
 export const CALL_SFRAME = { suite: 4, epochBits: 8 } as const;
 const RING_TIMEOUT_MS = 45_000;
+/** How long each step of a call's setup keeps the signalling socket under close watch. */
+const URGENT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 30_000;
 /** A callee device gives up a little after the caller would have, so the caller's cancel wins. */
 const CALLEE_GRACE_MS = 5_000;
@@ -253,6 +257,7 @@ export class CallManager {
       throw SdkError.from(e);
     }
     this.#arm(live, this.#ringTimeoutMs, { t: 'timeout' });
+    this.#host.urgent?.(URGENT_MS);
     return call;
   }
 
@@ -390,6 +395,7 @@ export class CallManager {
     }
     this.#arm(next, this.#ringTimeoutMs - age + CALLEE_GRACE_MS, { t: 'timeout' });
     this.#host.emitCall(CallEvent.CallIncoming, next.call);
+    this.#host.urgent?.(URGENT_MS);
     this.#send(next.call, { kind: 'ringing' }, false);
   }
 
@@ -397,6 +403,9 @@ export class CallManager {
     const core = live.call._core;
     const before = snapshot(core);
     const actions = step(core, input, Date.now());
+    // Until it is connected, every step of the call's setup waits on signalling: a frozen socket
+    // must be found in seconds (Connection.urgent), not in a ping cycle.
+    if (core.state !== 'connected' && core.state !== 'ended') this.#host.urgent?.(URGENT_MS);
     for (const a of actions) await this.#perform(live, a);
     if (core.state !== 'ended' && snapshot(core) !== before) {
       if (core.state === 'connecting' && before.startsWith('ringing')) {

@@ -61,10 +61,10 @@ export interface ContextCard {
   nameChangedRecently: boolean;
   nameChangedAt?: number;
   /**
-   * Whether others reported the account. Always 'unknown' until the server has reports (issue 6,
-   * "Reports"); the field exists so that the app's card has its place.
+   * Whether others reported the account lately, in the server's coarse words (distinct reporters
+   * whose reports were not dismissed); 'unknown' when the lookup failed or the server does not say.
    */
-  reported: 'unknown';
+  reported: 'none' | 'some' | 'many' | 'unknown';
 }
 
 export interface GroupOverview {
@@ -116,7 +116,8 @@ export interface ConsentHost {
   block(userId: string): Promise<void>;
   usernameOf(userId: string): Promise<string>;
   displayNameOf(userId: string): Promise<string | undefined>;
-  accountCreatedAt(userId: string): Promise<number | undefined>;
+  /** What the server's directory says of the account: when it was registered, whether it was reported. */
+  account(userId: string): Promise<{ createdAt?: number; reported?: 'none' | 'some' | 'many' }>;
   groupCreatedAt(groupId: string): Promise<number | undefined>;
   emit<K extends keyof ConsentEvents>(event: K, ...args: ConsentEvents[K]): void;
   reportError(e: SdkError): void;
@@ -389,7 +390,8 @@ export class ConsentManager {
     const by = req.by;
     const names = NameChanges.safeParse(await this.#host.store.getKv(NAMES_KEY));
     const changedAt = names.success ? names.data[by] : undefined;
-    const createdAt = await this.#host.accountCreatedAt(by).catch(() => undefined);
+    const account = await this.#host.account(by).catch(() => undefined);
+    const createdAt = account?.createdAt;
     const displayName = await this.#host.displayNameOf(by);
     const from = {
       userId: by,
@@ -412,7 +414,7 @@ export class ConsentManager {
       nameChangedRecently: changedAt !== undefined && Date.now() - changedAt < RECENT_NAME_MS,
       ...(changedAt === undefined ? {} : { nameChangedAt: changedAt }),
       ...(createdAt === undefined ? {} : { accountCreatedAt: createdAt }),
-      reported: 'unknown',
+      reported: account?.reported ?? 'unknown',
     };
     let overview: GroupOverview | undefined;
     if (kind === 'group') {

@@ -1,16 +1,19 @@
 /**
- * Moderation routes (issue 6): reports with franked messages, appeals of a suspension, and the
- * account's notices (warnings, suspension and its lifting).
+ * Moderation routes (issue 6): reports with franked messages, appeals of a suspension, the
+ * account's notices (warnings, suspension and its lifting), and its blocks.
  */
 import {
   AppealRequest,
   type AppealResponse,
+  type BlocksResponse,
   ErrorCode,
+  MAX_BLOCKED,
   type NoticesResponse,
   parseUnknown,
   ReportLimits,
   ReportRequest,
   type ReportResponse,
+  UserId,
 } from '@kolokol/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -59,5 +62,30 @@ export function registerModerationRoutes(app: FastifyInstance, ctx: Context): vo
       'query',
     );
     return { notices: (await moderation.store.notices(a.userId, after)).map(noticeOf) };
+  });
+
+  // Blocks: the send path (storage/store.ts) leaves the blocker's devices out of what the blocked
+  // account sends; nothing tells the blocked account.
+  app.get('/v1/blocks', async (req): Promise<BlocksResponse> => {
+    const a = await authenticateHeader(ctx, req.headers.authorization);
+    return { blocked: await moderation.store.blocked(a.userId) };
+  });
+
+  app.put('/v1/blocks/:userId', async (req): Promise<BlocksResponse> => {
+    const a = await authenticateHeader(ctx, req.headers.authorization);
+    const { userId } = parseUnknown(z.object({ userId: UserId }), req.params, 'path');
+    if (userId === a.userId) throw new ServerError(ErrorCode.BadRequest, 'an account cannot block itself');
+    if ((await ctx.store.accountById(userId)) === undefined)
+      throw new ServerError(ErrorCode.NotFound, 'no such user');
+    if (!(await moderation.store.block(a.userId, userId, Date.now())))
+      throw new ServerError(ErrorCode.BadRequest, `an account may block at most ${MAX_BLOCKED} accounts`);
+    return { blocked: await moderation.store.blocked(a.userId) };
+  });
+
+  app.delete('/v1/blocks/:userId', async (req): Promise<BlocksResponse> => {
+    const a = await authenticateHeader(ctx, req.headers.authorization);
+    const { userId } = parseUnknown(z.object({ userId: UserId }), req.params, 'path');
+    await moderation.store.unblock(a.userId, userId);
+    return { blocked: await moderation.store.blocked(a.userId) };
   });
 }

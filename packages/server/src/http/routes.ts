@@ -90,6 +90,7 @@ export function registerRoutes(app: FastifyInstance, ctx: Context): void {
       identityKey: account.identityKey,
       createdAt: account.createdAt,
       devices: (await store.activeDevices(account.userId)).map(deviceInfo),
+      reported: await ctx.moderation.reportedBucket(account.userId, Date.now()),
     };
     if (account.displayName !== undefined) entry.displayName = account.displayName;
     return entry;

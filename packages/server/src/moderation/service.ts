@@ -25,7 +25,27 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 type Outgoing = z.output<typeof OutgoingMessage>;
 type Report = z.output<typeof ReportRequest>;
 
+/** How far back reports count for the context card (reportedBucket). */
+export const REPORTED_WINDOW_MS = 90 * 24 * 60 * 60 * 1000;
+/** Distinct reporters from which the card says 'many'. */
+export const REPORTED_MANY = 3;
+
 export const APPEAL_HINT = 'appeal with POST /v1/appeals (this session still opens that route)';
+
+/** SUSPENDED with the reason and how to appeal: at login, on a request, and on a live socket. */
+export function suspendedError(reason: string | undefined, at: number): ServerError {
+  return new ServerError(
+    ErrorCode.Suspended,
+    `this account is suspended${reason === undefined ? '' : `: ${reason}`}; ${APPEAL_HINT}`,
+    {
+      details: {
+        ...(reason === undefined ? {} : { reason }),
+        suspendedAt: at,
+        appeal: 'POST /v1/appeals',
+      },
+    },
+  );
+}
 
 export function noticeOf(n: StoredNotice): Notice {
   return { id: n.id, kind: n.kind, at: n.at, ...(n.reason === undefined ? {} : { reason: n.reason }) };
@@ -62,21 +82,21 @@ export class Moderation {
     });
   }
 
+  /**
+   * What a message request's context card says about reports of an account: distinct reporters
+   * over REPORTED_WINDOW_MS whose reports were not dismissed. Coarse, so that it warns without
+   * publishing the queue; one person reporting again and again counts once.
+   */
+  async reportedBucket(userId: string, now: number): Promise<'none' | 'some' | 'many'> {
+    const n = await this.store.reporterCount(userId, now - REPORTED_WINDOW_MS);
+    return n === 0 ? 'none' : n < REPORTED_MANY ? 'some' : 'many';
+  }
+
   /** SUSPENDED, with the reason and how to appeal, for a suspended account. */
   async assertNotSuspended(userId: string): Promise<void> {
     const s = await this.store.suspension(userId);
     if (s === undefined) return;
-    throw new ServerError(
-      ErrorCode.Suspended,
-      `this account is suspended${s.reason === undefined ? '' : `: ${s.reason}`}; ${APPEAL_HINT}`,
-      {
-        details: {
-          ...(s.reason === undefined ? {} : { reason: s.reason }),
-          suspendedAt: s.at,
-          appeal: 'POST /v1/appeals',
-        },
-      },
-    );
+    throw suspendedError(s.reason, s.at);
   }
 
   /**
@@ -213,8 +233,15 @@ export class Moderation {
             bus.publish(d.deviceId, { type: 'event', event: { type: 'notice', notice: noticeOf(n) } });
           }
           if (n.kind === 'suspended') {
+            // Not 'session-revoked': the app must hear SUSPENDED (and may appeal with the same
+            // session), not that it was logged out.
             for (const s of await this.#accounts.activeSessions(n.userId, now)) {
-              bus.publish(s.deviceId, { type: 'session-revoked', sessionId: s.sessionId });
+              bus.publish(s.deviceId, {
+                type: 'suspended',
+                sessionId: s.sessionId,
+                at: n.at,
+                ...(n.reason === undefined ? {} : { reason: n.reason }),
+              });
             }
           }
         }

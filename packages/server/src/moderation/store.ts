@@ -2,11 +2,14 @@
  * Moderation's tables (migration 0004), apart from the delivery Store so that the two can change
  * independently; it shares the Store's Kysely instance. Every row read is parsed again.
  */
-import { NoticeKind, ReportCategory, ReportedMessage } from '@kolokol/protocol';
+import { MAX_BLOCKED, NoticeKind, ReportCategory, ReportedMessage } from '@kolokol/protocol';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { DbInt, DbIntOrNull, DbText, DbTextOrNull, parseRow } from '../storage/rows.ts';
 import type { DB } from '../storage/schema.ts';
+
+/** Accounts one account may block: far above any person's need, bounded for the table's sake. */
+export const MAX_BLOCKS = MAX_BLOCKED;
 
 export const ReportStatus = z.enum(['open', 'warned', 'suspended', 'dismissed']);
 export type ReportStatus = z.infer<typeof ReportStatus>;
@@ -175,6 +178,50 @@ export class ModerationStore {
     });
   }
 
+  // ---- blocks ----
+
+  /** Idempotent; false when the account has MAX_BLOCKS already (and this one is new). */
+  async block(blocker: string, blocked: string, now: number): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const has = await trx
+        .selectFrom('blocks')
+        .select('blocked_user')
+        .where('blocker_user', '=', blocker)
+        .where('blocked_user', '=', blocked)
+        .executeTakeFirst();
+      if (has !== undefined) return true;
+      const n = await trx
+        .selectFrom('blocks')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+        .where('blocker_user', '=', blocker)
+        .executeTakeFirst();
+      if (Number(n?.n ?? 0) >= MAX_BLOCKS) return false;
+      await trx
+        .insertInto('blocks')
+        .values({ blocker_user: blocker, blocked_user: blocked, created_at: now })
+        .execute();
+      return true;
+    });
+  }
+
+  async unblock(blocker: string, blocked: string): Promise<void> {
+    await this.#db
+      .deleteFrom('blocks')
+      .where('blocker_user', '=', blocker)
+      .where('blocked_user', '=', blocked)
+      .execute();
+  }
+
+  async blocked(blocker: string): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('blocks')
+      .select('blocked_user')
+      .where('blocker_user', '=', blocker)
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => parseRow(z.object({ blocked_user: DbText }), r, 'block').blocked_user);
+  }
+
   // ---- reports ----
 
   async createReport(r: {
@@ -214,6 +261,18 @@ export class ModerationStore {
     if (opts.status !== undefined) q = q.where('status', '=', opts.status);
     if (opts.reportedUserId !== undefined) q = q.where('reported_user', '=', opts.reportedUserId);
     return (await q.execute()).map((r) => parseRow(ReportRow, r, 'report'));
+  }
+
+  /** Distinct accounts whose reports about `userId` since `since` were not dismissed. */
+  async reporterCount(userId: string, since: number): Promise<number> {
+    const r = await this.#db
+      .selectFrom('reports')
+      .select((eb) => eb.fn.count<number | string | bigint>('reporter_user').distinct().as('n'))
+      .where('reported_user', '=', userId)
+      .where('status', '!=', 'dismissed')
+      .where('created_at', '>=', since)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
   }
 
   async report(reportId: string): Promise<Report | undefined> {

@@ -89,35 +89,43 @@ export type Session = z.output<typeof SessionRow>;
 
 export const MailboxKind = z.enum(['application', 'commit', 'proposal', 'welcome']);
 
-export const MailboxJoinRow = z
-  .object({
-    id: DbInt,
-    msg_id: DbText,
-    group_id: DbText,
-    seq: DbInt,
-    kind: MailboxKind,
-    epoch: DbInt,
-    body: DbBytes,
-    sender_user: DbText,
-    sender_device: DbText,
-    created_at: DbInt,
-    franking_cf: DbBytesOrNull.optional(),
-    franking_tag: DbBytesOrNull.optional(),
-  })
-  .transform((r) => ({
-    ...(r.franking_cf !== undefined && r.franking_tag !== undefined
-      ? { franking: { cf: toB64(r.franking_cf), tag: toB64(r.franking_tag) } }
-      : {}),
-    id: r.id,
-    msgId: r.msg_id,
-    groupId: r.group_id,
-    seq: r.seq,
-    kind: r.kind,
-    epoch: r.epoch,
-    body: r.body,
-    sender: { userId: r.sender_user, deviceId: r.sender_device },
-    sentAt: r.created_at,
-  }));
+const mailboxJoinRow = (int: z.ZodType<number, unknown>) =>
+  z
+    .object({
+      id: int,
+      msg_id: DbText,
+      group_id: DbText,
+      seq: int,
+      kind: MailboxKind,
+      epoch: int,
+      body: DbBytes,
+      sender_user: DbText,
+      sender_device: DbText,
+      created_at: int,
+      franking_cf: DbBytesOrNull.optional(),
+      franking_tag: DbBytesOrNull.optional(),
+    })
+    .transform((r) => ({
+      ...(r.franking_cf !== undefined && r.franking_tag !== undefined
+        ? { franking: { cf: toB64(r.franking_cf), tag: toB64(r.franking_tag) } }
+        : {}),
+      id: r.id,
+      msgId: r.msg_id,
+      groupId: r.group_id,
+      seq: r.seq,
+      kind: r.kind,
+      epoch: r.epoch,
+      body: r.body,
+      sender: { userId: r.sender_user, deviceId: r.sender_device },
+      sentAt: r.created_at,
+    }));
+export const MailboxJoinRow = mailboxJoinRow(DbInt);
+/**
+ * node:sqlite returns INTEGER columns as numbers, never strings or bigints: the message path's rows
+ * (sqlite-hot.ts) are checked with this cheaper integer.
+ */
+export const SqliteInt = z.number().int();
+export const SqliteMailboxJoinRow = mailboxJoinRow(SqliteInt);
 export type StoredMailboxItem = z.output<typeof MailboxJoinRow>;
 
 export const LinkRow = z

@@ -134,6 +134,8 @@ export interface DB {
     created_at: number;
   };
   stranger_reach: { user_id: string; target_user: string; reached_at: number };
+  /** Migration 0005: who blocked whom (moderation/store.ts; the send path in store.ts). */
+  blocks: { blocker_user: string; blocked_user: string; created_at: number };
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -1,11 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
 import { ErrorCode, Limits, type OutgoingMessage as OutgoingMessageSchema } from '@kolokol/protocol';
 import { Kysely, sql, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import type pg from 'pg';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ServerError } from '../errors.ts';
+import { Checkpointer } from './checkpointer.ts';
+import { GroupCommit } from './group-commit.ts';
 import { migrations } from './migrations/index.ts';
 import { postgresDialect, postgresPool } from './postgres.ts';
 import {
@@ -25,12 +28,15 @@ import {
   parseRow,
   type Session,
   SessionRow,
+  SqliteInt,
+  SqliteMailboxJoinRow,
   type StoredMailboxItem,
   type Upload,
   UploadRow,
 } from './rows.ts';
 import type { DB, Dialect } from './schema.ts';
-import { sqliteDialect } from './sqlite.ts';
+import { openSqlite } from './sqlite.ts';
+import { SqliteHot } from './sqlite-hot.ts';
 
 export type Outgoing = z.output<typeof OutgoingMessageSchema>;
 export type { Account, Device, Link, PushSubscription, Session, StoredMailboxItem, Upload };
@@ -110,20 +116,70 @@ export class Store {
   readonly dialect: Dialect;
   readonly db: Kysely<DB>;
   readonly #pool: pg.Pool | undefined;
+  readonly #schema: string | undefined;
+  /** SQLite only: the connection under Kysely, for the message path (sqlite-hot.ts). */
+  readonly #sqlite: DatabaseSync | undefined;
+  readonly #writes: GroupCommit | undefined;
+  #hotStatements: SqliteHot | undefined;
+  #checkpointer: Checkpointer | undefined;
 
-  private constructor(dialect: Dialect, db: Kysely<DB>, pool: pg.Pool | undefined) {
+  private constructor(
+    dialect: Dialect,
+    db: Kysely<DB>,
+    pool: pg.Pool | undefined,
+    schema?: string,
+    sqlite?: DatabaseSync,
+  ) {
     this.dialect = dialect;
     this.db = db;
     this.#pool = pool;
+    this.#schema = schema;
+    this.#sqlite = sqlite;
+    this.#writes = sqlite === undefined ? undefined : new GroupCommit(sqlite, (fn) => this.#exclusive(fn));
+  }
+
+  /**
+   * Sends (not commits) and acks issued one after the other are written in that order even when
+   * the caller does not wait for each before issuing the next (SQLite's group commit queue). On
+   * PostgreSQL each runs in its own transaction on a pool connection, in any order.
+   */
+  get pipelined(): boolean {
+    return this.#writes !== undefined;
+  }
+
+  /**
+   * Runs the synchronous `fn` on the one SQLite connection where it cannot see or join a Kysely
+   * transaction: at once when none is open (nothing can interleave with synchronous code, and
+   * outside a transaction only committed rows are visible), else once Kysely's connection lock
+   * is free again.
+   */
+  #exclusive<T>(fn: () => T): Promise<T> {
+    if (this.#sqlite?.isTransaction === false) {
+      try {
+        return Promise.resolve(fn());
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.db.connection().execute(async () => fn());
+  }
+
+  /** Prepared after the migrations, on first use. */
+  get #hot(): SqliteHot {
+    if (this.#sqlite === undefined) throw new ServerError('INTERNAL', 'not a SQLite store');
+    this.#hotStatements ??= new SqliteHot(this.#sqlite);
+    return this.#hotStatements;
   }
 
   static async open(options: StoreOptions): Promise<Store> {
     let store: Store;
     if (options.kind === 'sqlite') {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-      const sqliteOptions: Parameters<typeof sqliteDialect>[0] = { path: options.path };
+      const sqliteOptions: Parameters<typeof openSqlite>[0] = { path: options.path };
       if (options.synchronous !== undefined) sqliteOptions.synchronous = options.synchronous;
-      store = new Store('sqlite', new Kysely<DB>({ dialect: sqliteDialect(sqliteOptions) }), undefined);
+      const { dialect, database } = openSqlite(sqliteOptions);
+      store = new Store('sqlite', new Kysely<DB>({ dialect }), undefined, undefined, database);
+      if (options.path !== ':memory:') store.#checkpointer = new Checkpointer(options.path);
     } else {
       if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
         throw new ServerError('CONFIG', `invalid PostgreSQL schema name ${JSON.stringify(options.schema)}`);
@@ -134,7 +190,7 @@ export class Store {
       const pool = postgresPool(poolOptions);
       // An idle client losing its connection must not crash the process; the pool replaces it.
       pool.on('error', () => {});
-      store = new Store('postgres', new Kysely<DB>({ dialect: postgresDialect(pool) }), pool);
+      store = new Store('postgres', new Kysely<DB>({ dialect: postgresDialect(pool) }), pool, options.schema);
       try {
         if (options.schema !== undefined) {
           // Nodes of a cluster starting together race here; "if not exists" does not cover that.
@@ -161,12 +217,28 @@ export class Store {
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrations(this.dialect) });
+    // Kysely looks for its migration tables in every schema of the database unless told which
+    // one: with another Kolokol schema in the same database (a second deployment, a test run, a
+    // benchmark's earlier cluster) it would find that one's tables, skip creating its own and
+    // then fail on "relation kysely_migration_lock does not exist" through our search_path.
+    let schema = this.#schema;
+    if (schema === undefined && this.dialect === 'postgres') {
+      const r = await sql<{ s: unknown }>`select current_schema() as s`.execute(this.db);
+      const s = r.rows[0]?.s;
+      if (typeof s === 'string') schema = s;
+    }
+    const migrator = new Migrator({
+      db: this.db,
+      provider: migrations(this.dialect),
+      ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+    });
     const { error } = await migrator.migrateToLatest();
     if (error !== undefined) throw new ServerError('INTERNAL', 'database migration failed', { cause: error });
   }
 
   async close(): Promise<void> {
+    await this.#writes?.drain();
+    await this.#checkpointer?.stop();
     await this.db.destroy();
   }
 
@@ -801,7 +873,7 @@ export class Store {
     const body = Buffer.from(fromB64url(msg.body));
     if (msg.franking !== undefined && msg.kind !== 'application')
       throw fail(ErrorCode.BadRequest, 'only application messages carry a franking commitment');
-    const franking =
+    const franking: { franking_cf?: Buffer; franking_tag?: Buffer } =
       msg.franking !== undefined && frankingTag !== undefined
         ? { franking_cf: Buffer.from(fromB64url(msg.franking)), franking_tag: Buffer.from(frankingTag) }
         : {};
@@ -817,6 +889,12 @@ export class Store {
       throw fail(ErrorCode.BadRequest, 'a commit that adds devices needs a welcome');
     if (adds.length === 0 && welcome !== undefined)
       throw fail(ErrorCode.BadRequest, 'a welcome needs added devices');
+    // On SQLite, every send but a commit takes #sendNow, a second implementation of the transaction
+    // below for the message path: a check or a change of fan-out made here must be made there too
+    // (the storage suite runs on both dialects, and so catches a difference it has a test for).
+    if (this.#writes !== undefined && msg.kind !== 'commit') {
+      return this.#writes.run(() => this.#sendNow(sender, msg, now, body, franking));
+    }
 
     try {
       return await this.db.transaction().execute(async (trx) => {
@@ -897,8 +975,23 @@ export class Store {
           created_at: now,
           ...franking,
         });
+        // Who blocked the sender gets none of its application messages and welcomes (issue 6);
+        // commits and proposals still reach them, or their group state would fall behind.
+        const blockers =
+          msg.kind === 'application' || welcome !== undefined
+            ? blockerSet(
+                await trx
+                  .selectFrom('blocks')
+                  .select('blocker_user')
+                  .where('blocked_user', '=', sender.userId)
+                  .execute(),
+              )
+            : NO_BLOCKERS;
         // Everyone but the sender, removed devices included: they learn of their removal this way.
-        const recipients = members.map((m) => m.deviceId).filter((d) => d !== sender.deviceId);
+        const recipients = members
+          .filter((m) => m.deviceId !== sender.deviceId)
+          .filter((m) => msg.kind !== 'application' || !blockers.has(m.userId))
+          .map((m) => m.deviceId);
         await this.#fanOut(trx, pk, recipients, now);
 
         if (msg.kind === 'commit') {
@@ -935,7 +1028,7 @@ export class Store {
               body: welcome,
               created_at: now,
             });
-            const added = newMembers.map((m) => m.deviceId);
+            const added = newMembers.filter((m) => !blockers.has(m.userId)).map((m) => m.deviceId);
             await this.#fanOut(trx, wpk, added, now);
             recipients.push(...added);
           }
@@ -992,30 +1085,70 @@ export class Store {
     deviceId: string,
     msg: Pick<Outgoing, 'msgId' | 'groupId' | 'kind'>,
   ): Promise<SendResult | undefined> {
-    const msgId = msg.msgId;
     const prior = await db
       .selectFrom('messages')
       .select(['seq', 'ok_epoch', 'group_id', 'kind'])
       .where('sender_device', '=', deviceId)
-      .where('msg_id', '=', msgId)
-      .where('kind', '<>', 'welcome')
+      .where('msg_id', '=', msg.msgId)
+      // A literal, not a parameter: the unique index on (sender_device, msg_id) is partial (no
+      // welcomes), and SQLite uses it only when it can see that the query implies its condition.
+      .where(sql<boolean>`kind <> 'welcome'`)
       .executeTakeFirst();
-    if (prior === undefined) return undefined;
-    if (
-      parseRow(DbText, prior.group_id, 'message group') !== msg.groupId ||
-      parseRow(DbText, prior.kind, 'message kind') !== msg.kind
-    ) {
-      throw fail(ErrorCode.BadRequest, 'this msgId was already used by this device for another message', {
-        msgId,
-      });
+    return priorResult(msg, prior);
+  }
+
+  /**
+   * A send that is not a commit, on SQLite: what the transaction in `send` does for one, as
+   * prepared statements that run inside a group-commit batch (sqlite-hot.ts, group-commit.ts).
+   * Throwing rolls back this send's savepoint only.
+   */
+  #sendNow(
+    sender: { userId: string; deviceId: string },
+    msg: Outgoing,
+    now: number,
+    body: Buffer,
+    franking: { franking_cf?: Buffer; franking_tag?: Buffer },
+  ): SendResult {
+    const hot = this.#hot;
+    const g = hot.group.get(msg.groupId);
+    if (g === undefined) throw fail(ErrorCode.NotFound, 'unknown group');
+    const { epoch, next_seq: seq } = parseRow(GroupRow, g, 'group');
+    const members = parseRow(MemberRows, hot.members.all(msg.groupId), 'member').sort(
+      (a, b) =>
+        a.joined_at - b.joined_at || (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0),
+    );
+    if (!members.some((m) => m.device_id === sender.deviceId)) {
+      throw fail(ErrorCode.NotGroupMember, 'this device is not a member of the group');
     }
-    return {
-      msgId,
-      seq: parseRow(DbInt, prior.seq, 'message seq'),
-      epoch: parseRow(DbInt, prior.ok_epoch, 'message epoch'),
-      duplicate: true,
-      recipients: [],
-    };
+    // Only after the membership check: a retry is answered for members only (review L2).
+    const prior = priorResult(msg, hot.prior.get(sender.deviceId, msg.msgId));
+    if (prior !== undefined) return prior;
+    if (msg.epoch > epoch) {
+      throw fail(ErrorCode.BadRequest, `the group is at epoch ${epoch}, not ${msg.epoch}`, { epoch });
+    }
+    hot.bumpSeq.run(seq + 1, msg.groupId);
+    const pk = hot.insertMessage.run(
+      msg.groupId,
+      seq,
+      msg.msgId,
+      sender.userId,
+      sender.deviceId,
+      msg.kind,
+      msg.epoch,
+      epoch,
+      body,
+      now,
+      franking.franking_cf ?? null,
+      franking.franking_tag ?? null,
+    ).lastInsertRowid;
+    const blockers = msg.kind === 'application' ? blockerSet(hot.blockers.all(sender.userId)) : NO_BLOCKERS;
+    const recipients: string[] = [];
+    for (const m of members) {
+      if (m.device_id === sender.deviceId || blockers.has(m.user_id)) continue;
+      hot.insertMailbox.run(m.device_id, pk, now);
+      recipients.push(m.device_id);
+    }
+    return { msgId: msg.msgId, seq, epoch, duplicate: false, recipients };
   }
 
   async #insertMessage(trx: Transaction<DB>, values: Omit<DB['messages'], 'message_pk'>): Promise<number> {
@@ -1046,6 +1179,10 @@ export class Store {
    * connection needs to decide what to push, without reading bodies it has already pushed.
    */
   async mailboxIndex(deviceId: string, limit: number): Promise<{ id: number; size: number }[]> {
+    if (this.#sqlite !== undefined) {
+      const rows = await this.#exclusive(() => this.#hot.mailboxIndex(limit).all(deviceId));
+      return parseRow(IndexRows, rows, 'mailbox index');
+    }
     const rows = await this.db
       .selectFrom('mailbox as mb')
       .innerJoin('messages as m', 'm.message_pk', 'mb.message_pk')
@@ -1063,6 +1200,14 @@ export class Store {
   /** The given items of a device's mailbox that are still there, with bodies, in mailbox order. */
   async mailboxItems(deviceId: string, ids: readonly number[]): Promise<StoredMailboxItem[]> {
     if (ids.length === 0) return [];
+    if (this.#sqlite !== undefined) {
+      const sorted = [...new Set(ids)].sort((a, b) => a - b);
+      const rows = await this.#exclusive(() => {
+        const hot = this.#hot;
+        return sorted.flatMap((id) => hot.mailboxItem.all(id, deviceId));
+      });
+      return rows.map((r) => parseRow(SqliteMailboxJoinRow, r, 'mailbox'));
+    }
     const rows = await this.#mailboxQuery(deviceId)
       .where('mb.id', 'in', [...ids])
       .execute();
@@ -1099,6 +1244,15 @@ export class Store {
 
   /** Deletes the given items from this device's mailbox only; returns how many it deleted. */
   async ack(deviceId: string, ids: readonly number[]): Promise<number> {
+    if (this.#writes !== undefined) {
+      const unique = [...new Set(ids)];
+      return this.#writes.run(() => {
+        const hot = this.#hot;
+        let deleted = 0;
+        for (const id of unique) deleted += Number(hot.ack.run(id, deviceId).changes);
+        return deleted;
+      });
+    }
     let n = 0;
     for (const part of chunks([...new Set(ids)], 500)) {
       const r = await this.db
@@ -1367,6 +1521,40 @@ export class Store {
   }
 }
 
+// The message path's rows on SQLite (sqlite-hot.ts).
+const GroupRow = z.object({ epoch: SqliteInt, next_seq: SqliteInt });
+const MemberRows = z.array(z.object({ user_id: DbText, device_id: DbText, joined_at: SqliteInt }));
+const IndexRows = z.array(z.object({ id: SqliteInt, size: SqliteInt }));
+
+/**
+ * The answer to a send whose (device, msgId) is already stored, from that row's seq, ok_epoch,
+ * group_id and kind. The same msgId for another group or kind is not a retry but a client reusing
+ * an id: BAD_REQUEST, never a silent `ok` for a message that was not stored.
+ */
+function priorResult(
+  msg: Pick<Outgoing, 'msgId' | 'groupId' | 'kind'>,
+  row: unknown,
+): SendResult | undefined {
+  if (row === undefined) return undefined;
+  const prior = parseRow(PriorRow, row, 'message');
+  if (prior.group_id !== msg.groupId || prior.kind !== msg.kind) {
+    throw fail(ErrorCode.BadRequest, 'this msgId was already used by this device for another message', {
+      msgId: msg.msgId,
+    });
+  }
+  return { msgId: msg.msgId, seq: prior.seq, epoch: prior.ok_epoch, duplicate: true, recipients: [] };
+}
+const PriorRow = z.object({ seq: DbInt, ok_epoch: DbInt, group_id: DbText, kind: DbText });
+
 function fromB64url(text: string): Uint8Array {
   return Buffer.from(text, 'base64url');
+}
+
+const NO_BLOCKERS: ReadonlySet<string> = new Set();
+const BlockerRows = z.array(z.object({ blocker_user: DbText }));
+
+/** The accounts that blocked a sender, from rows of `blocks` (parsed: storage is input too). */
+function blockerSet(rows: unknown): ReadonlySet<string> {
+  const parsed = parseRow(BlockerRows, rows, 'blocks');
+  return parsed.length === 0 ? NO_BLOCKERS : new Set(parsed.map((r) => r.blocker_user));
 }

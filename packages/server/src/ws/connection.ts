@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import {
   ClientFrame,
   CloseCode,
@@ -8,7 +9,6 @@ import {
   PROTOCOL_VERSION,
   parseUnknown,
   type ServerFrame,
-  toB64,
 } from '@kolokol/protocol';
 import WebSocket, { type RawData } from 'ws';
 import { type Auth, authenticateToken } from '../auth.ts';
@@ -17,6 +17,17 @@ import type { Context } from '../context.ts';
 import { sha256Hex } from '../crypto.ts';
 import { ServerError } from '../errors.ts';
 import { toWire } from '../http/errors.ts';
+import { suspendedError } from '../moderation/service.ts';
+import type { SendResult } from '../storage/store.ts';
+
+/** Where a socket keeps its Connection, for the listeners shared by all connections. */
+const CONNECTION = Symbol('kolokol.connection');
+
+/** The socket listeners shared by all connections; set by Connection's static block. */
+let wsClose: (this: unknown) => void;
+let wsError: (this: unknown, err: Error) => void;
+let wsPong: (this: unknown) => void;
+let wsMessage: (this: unknown, data: RawData, isBinary: boolean) => void;
 
 /** A client sending this many malformed frames is broken or hostile: close it. */
 export const MAX_BAD_FRAMES = 20;
@@ -58,6 +69,8 @@ export class Connection {
   #state: State = 'hello';
   #auth: Auth | undefined;
   #queue: Promise<void> = Promise.resolve();
+  /** Frames in #queue that did not start at arrival (see #onMessage). */
+  #serialQueued = 0;
   #badFrames = 0;
   /** Mailbox id -> body bytes, for the items pushed and not acknowledged. */
   readonly #inflight = new Map<number, number>();
@@ -74,13 +87,19 @@ export class Connection {
   /** `synced` was sent and nothing new has been pushed since. */
   #syncedSent = false;
   #pumpAgain = false;
+  /**
+   * The last pump pass left rows unpushed for lack of window (items, bytes, or more rows than it
+   * reads at once): an ack that frees window must pump again. Otherwise there is nothing an ack
+   * could unblock, and new rows come with their own nudge.
+   */
+  #windowLimited = false;
   /** The pump stopped because the socket's buffer was full; the next write callback restarts it. */
   #pausedForBuffer = false;
   #alive = true;
+  #corked = false;
   #unsubscribe: (() => void) | undefined;
   #helloTimer: NodeJS.Timeout | undefined;
   #slowTimer: NodeJS.Timeout | undefined;
-  #rescanTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   /** Bus messages that arrived while `hello` was authenticating (a revocation racing it). */
@@ -88,6 +107,7 @@ export class Connection {
   /** Counted in ctx.presence (from `ready` until close). */
   #present = false;
   readonly closed: Promise<void>;
+  readonly #resolveClosed: () => void;
 
   constructor(ctx: Context, ws: WebSocket, ip = '') {
     this.#ctx = ctx;
@@ -95,20 +115,55 @@ export class Connection {
     this.#unauthenticatedIp = ip;
     ctx.connections.addUnauthenticated(ip);
     ctx.metrics.sockets.inc();
+    let closed: () => void = () => {};
     this.closed = new Promise((resolve) => {
-      ws.once('close', () => {
-        this.#cleanup();
-        resolve();
-      });
+      closed = resolve;
     });
-    ws.on('error', (err) => ctx.log.debug({ err: err.message }, 'websocket error'));
-    ws.on('pong', () => {
-      this.#alive = true;
-    });
-    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-    this.#helloTimer = setTimeout(() => {
-      if (this.#state === 'hello') this.close(CloseCode.HelloTimeout, 'hello timeout', 'hello-timeout');
-    }, ctx.config.tuning.helloTimeoutMs);
+    this.#resolveClosed = closed;
+    // The socket's listeners are functions shared by all connections, which find theirs on the
+    // socket: a closure (and its context) per listener and connection cost about half a KB of
+    // every idle connection's memory.
+    Reflect.set(ws, CONNECTION, this);
+    ws.once('close', wsClose);
+    ws.on('error', wsError);
+    ws.on('pong', wsPong);
+    ws.on('message', wsMessage);
+    this.#helloTimer = setTimeout(Connection.#helloTimeout, ctx.config.tuning.helloTimeoutMs, this);
+  }
+
+  static {
+    // Functions of this class's body, so that they may reach its private members.
+    const of = (ws: unknown): Connection | undefined => {
+      const c: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, CONNECTION) : undefined;
+      return c instanceof Connection ? c : undefined;
+    };
+    wsClose = function (this: unknown): void {
+      const c = of(this);
+      if (c === undefined) return;
+      c.#cleanup();
+      c.#resolveClosed();
+    };
+    wsError = function (this: unknown, err: Error): void {
+      const c = of(this);
+      if (c !== undefined) c.#ctx.log.debug({ err: err.message }, 'websocket error');
+    };
+    wsPong = function (this: unknown): void {
+      const c = of(this);
+      if (c !== undefined) c.#alive = true;
+    };
+    wsMessage = function (this: unknown, data: RawData, isBinary: boolean): void {
+      const c = of(this);
+      if (c !== undefined) c.#onMessage(data, isBinary);
+    };
+  }
+
+  static #rearmExpiry(c: Connection, expiresAt: number): void {
+    c.#armExpiry(expiresAt);
+  }
+
+  static #helloTimeout(c: Connection): void {
+    c.#helloTimer = undefined;
+    if (c.#state === 'hello') c.close(CloseCode.HelloTimeout, 'hello timeout', 'hello-timeout');
   }
 
   get deviceId(): string | undefined {
@@ -156,7 +211,6 @@ export class Connection {
     this.#present = false;
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#slowTimer);
-    clearInterval(this.#rescanTimer);
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#expiryTimer);
   }
@@ -185,36 +239,114 @@ export class Connection {
       this.#ctx.metrics.readPauses.inc();
       this.#ws.pause();
     }
+    const settled = () => {
+      this.#pendingFrames--;
+      this.#pendingBytes -= size;
+      if (
+        this.#readPaused &&
+        this.#pendingFrames <= maxPendingFrames / 2 &&
+        this.#pendingBytes <= maxPendingBytes / 2
+      ) {
+        this.#readPaused = false;
+        this.#ws.resume();
+      }
+    };
+    const parsed = parseFrame(text);
+    const started = this.#startNow(parsed);
+    if (started !== undefined) {
+      // Its store write is queued now, behind those of the frames before it, so it shares their
+      // group commit instead of waiting for it; its answer still goes out after theirs.
+      const outcome = started.then(
+        (finish) => ({ finish, err: undefined }),
+        (err: unknown) => ({ finish: undefined, err }),
+      );
+      this.#queue = this.#queue
+        .then(() => outcome)
+        .then((o) => {
+          if (o.finish !== undefined) o.finish();
+          else this.#fail(parsed.rid, o.err);
+        })
+        .catch((err: unknown) => this.#fail(undefined, err))
+        .finally(settled);
+      return;
+    }
+    this.#serialQueued++;
     this.#queue = this.#queue
-      .then(() => this.#handle(text))
+      .then(() => this.#handle(parsed))
       .catch((err: unknown) => this.#fail(undefined, err))
       .finally(() => {
-        this.#pendingFrames--;
-        this.#pendingBytes -= size;
-        if (
-          this.#readPaused &&
-          this.#pendingFrames <= maxPendingFrames / 2 &&
-          this.#pendingBytes <= maxPendingBytes / 2
-        ) {
-          this.#readPaused = false;
-          this.#ws.resume();
-        }
+        this.#serialQueued--;
+        settled();
       });
   }
 
-  async #handle(text: string | undefined): Promise<void> {
-    if (this.#state === 'closing') return;
-    let rid: number | undefined;
-    try {
-      if (text === undefined) throw new ServerError(ErrorCode.BadRequest, 'frames are JSON text');
-      let value: unknown;
+  /**
+   * Frames are handled in arrival order, one after the other, except sends (not commits, not
+   * ephemeral) and acks on a store that keeps the order of writes queued together (SQLite's group
+   * commit, Store.pipelined): those start at once when nothing else is waiting before them, and the
+   * returned function, which answers, runs in arrival order once they are committed. A client that
+   * sends many messages then has them all in one transaction rather than one per transaction
+   * round, and its messages are still stored in the order it sent them.
+   */
+  #startNow(parsed: ParsedFrame): Promise<() => void> | undefined {
+    const auth = this.#auth;
+    if (
+      parsed.frame === undefined ||
+      this.#serialQueued > 0 ||
+      this.#state !== 'ready' ||
+      auth === undefined ||
+      !this.#ctx.store.pipelined
+    ) {
+      return undefined;
+    }
+    const frame = parsed.frame;
+    if (frame.t === 'ack') {
+      return this.#ctx.store.ack(auth.deviceId, frame.ids).then((n) => () => this.#acked(frame.ids, n));
+    }
+    if (frame.t === 'send' && frame.msg.ephemeral !== true && frame.msg.kind !== 'commit') {
       try {
-        value = JSON.parse(text);
-      } catch (cause) {
-        throw new ServerError(ErrorCode.BadRequest, 'invalid frame: not JSON', { cause });
+        const now = Date.now();
+        const tag = this.#ctx.moderation.tagFor(auth.userId, frame.msg, now);
+        return this.#ctx.store.send(auth, frame.msg, now, tag).then((r) => () => this.#sent(frame, auth, r));
+      } catch (err) {
+        return Promise.reject(err);
       }
-      rid = peekRid(value);
-      const frame = parseUnknown(ClientFrame, value, 'frame');
+    }
+    return undefined;
+  }
+
+  /** After an ack has been committed. */
+  #acked(ids: readonly number[], n: number): void {
+    for (const id of ids) this.#forget(id);
+    this.#ctx.metrics.acked.inc(n);
+    // A pass that is running decides on its window after this (the forget above is seen), or
+    // has decided already and then set #windowLimited.
+    if (this.#windowLimited) this.pump();
+  }
+
+  /** After a send has been committed (or found stored already). */
+  #sent(frame: Extract<ClientFrame, { t: 'send' }>, auth: Auth, r: SendResult): void {
+    // A retry of a stored send: the node that stored it may have died before it nudged the
+    // recipients (a cluster node killed mid-send), so nudge them again; no second push.
+    if (r.duplicate) this.#nudgeMembers(frame.msg.groupId, auth.deviceId);
+    else {
+      this.#ctx.metrics.accepted.inc({ kind: frame.msg.kind });
+      for (const d of new Set(r.recipients)) {
+        this.#ctx.bus.publish(d, { type: 'mailbox' });
+        // A device with no live socket here gets a content-free wake-up (coalesced), or a
+        // ring / missed-call push when the sender hinted one.
+        this.#ctx.push?.notify(d, frame.msg.kind === 'application' ? (frame.msg.push ?? 'wake') : 'wake');
+      }
+    }
+    this.#send({ t: 'ok', rid: frame.rid, msgId: r.msgId, seq: r.seq, epoch: r.epoch });
+  }
+
+  async #handle(parsed: ParsedFrame): Promise<void> {
+    if (this.#state === 'closing') return;
+    const rid = parsed.rid;
+    try {
+      if (parsed.frame === undefined) throw parsed.error;
+      const frame = parsed.frame;
       if (this.#state === 'hello') {
         if (frame.t !== 'hello') {
           this.#sendError(rid, new ServerError(ErrorCode.BadRequest, 'the first frame must be hello'));
@@ -236,10 +368,7 @@ export class Connection {
           this.#send({ t: 'pong', rid: frame.rid });
           return;
         case 'ack': {
-          const n = await this.#ctx.store.ack(auth.deviceId, frame.ids);
-          for (const id of frame.ids) this.#forget(id);
-          this.#ctx.metrics.acked.inc(n);
-          this.pump();
+          this.#acked(frame.ids, await this.#ctx.store.ack(auth.deviceId, frame.ids));
           return;
         }
         case 'send': {
@@ -255,22 +384,7 @@ export class Connection {
             now,
             this.#ctx.moderation.tagFor(auth.userId, frame.msg, now),
           );
-          // A retry of a stored send: the node that stored it may have died before it nudged the
-          // recipients (a cluster node killed mid-send), so nudge them again; no second push.
-          if (r.duplicate) this.#nudgeMembers(frame.msg.groupId, auth.deviceId);
-          else {
-            this.#ctx.metrics.accepted.inc({ kind: frame.msg.kind });
-            for (const d of new Set(r.recipients)) {
-              this.#ctx.bus.publish(d, { type: 'mailbox' });
-              // A device with no live socket here gets a content-free wake-up (coalesced), or a
-              // ring / missed-call push when the sender hinted one.
-              this.#ctx.push?.notify(
-                d,
-                frame.msg.kind === 'application' ? (frame.msg.push ?? 'wake') : 'wake',
-              );
-            }
-          }
-          this.#send({ t: 'ok', rid: frame.rid, msgId: r.msgId, seq: r.seq, epoch: r.epoch });
+          this.#sent(frame, auth, r);
           return;
         }
       }
@@ -348,6 +462,8 @@ export class Connection {
 
   async #hello(v: number, token: string): Promise<void> {
     clearTimeout(this.#helloTimer);
+    // A cleared timer still holds its memory while referenced.
+    this.#helloTimer = undefined;
     if (v !== PROTOCOL_VERSION) {
       this.#sendError(
         undefined,
@@ -423,8 +539,6 @@ export class Connection {
     if (count.oneTime < this.#ctx.config.keyPackageLowWatermark) {
       this.#send({ t: 'event', event: { type: 'keypackages-low', remaining: count.oneTime } });
     }
-    this.#rescanTimer = setInterval(() => this.pump(), this.#ctx.config.tuning.rescanMs);
-    this.#rescanTimer.unref();
     this.pump();
   }
 
@@ -435,7 +549,7 @@ export class Connection {
       this.close(CloseCode.Unauthorized, 'session expired', 'expired');
       return;
     }
-    this.#expiryTimer = setTimeout(() => this.#armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
+    this.#expiryTimer = setTimeout(Connection.#rearmExpiry, Math.min(left, 2 ** 31 - 1), this, expiresAt);
     this.#expiryTimer.unref();
   }
 
@@ -454,6 +568,12 @@ export class Connection {
         return;
       case 'device-revoked':
         this.close(CloseCode.SessionRevoked, 'device revoked', 'revoked');
+        return;
+      case 'suspended':
+        if (m.sessionId === this.#auth?.sessionId) {
+          this.#sendError(undefined, suspendedError(m.reason, m.at));
+          this.close(CloseCode.SessionRevoked, 'suspended', 'revoked');
+        }
         return;
       case 'ephemeral':
         this.#send({ t: 'ephemeral', item: m.item });
@@ -523,15 +643,19 @@ export class Connection {
       const fresh: { id: number; size: number }[] = [];
       let items = this.#inflight.size;
       let bytes = this.#inflightBytes;
+      let limited = !complete;
       for (const r of index) {
         if (this.#inflight.has(r.id)) continue;
-        if (items >= Limits.maxInFlight) break;
         // One item larger than the byte window still goes out alone, or it would never go.
-        if (items > 0 && bytes + r.size > maxInFlightBytes) break;
+        if (items >= Limits.maxInFlight || (items > 0 && bytes + r.size > maxInFlightBytes)) {
+          limited = true;
+          break;
+        }
         fresh.push(r);
         items++;
         bytes += r.size;
       }
+      this.#windowLimited = limited;
       if (fresh.length === 0) {
         this.#maybeSynced(complete, index);
         continue;
@@ -559,7 +683,7 @@ export class Connection {
           if (this.#inflight.has(r.id)) continue;
           this.#inflight.set(r.id, r.body.length);
           this.#inflightBytes += r.body.length;
-          batch.push({ ...r, body: toB64(r.body) });
+          batch.push({ ...r, body: base64url(r.body) });
         }
         if (batch.length > 0) this.#send({ t: 'deliver', items: batch });
         sent += batch.length;
@@ -588,8 +712,27 @@ export class Connection {
 
   #send(frame: ServerFrame): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
+    this.#cork();
     this.#ws.send(JSON.stringify(frame), () => this.#onWritten());
     this.#watchBuffer();
+  }
+
+  /**
+   * Holds this socket's writes until the current callbacks and promise continuations have run, so
+   * that the frames they send it (an `ok` and a `deliver`, a `deliver` and `synced`) leave in one
+   * write system call instead of one each; `ws` corks only around a single frame. `_socket` is
+   * not public API of `ws`: where it is not a net.Socket, frames go out one by one as before.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    const socket: unknown = Reflect.get(this.#ws, '_socket');
+    if (!(socket instanceof Socket)) return;
+    this.#corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      socket.uncork();
+    });
   }
 
   /** A client that stops reading keeps our buffer full; give it slowClientMs, then let it go. */
@@ -616,10 +759,51 @@ export class Connection {
   }
 }
 
+/**
+ * toB64 of @kolokol/protocol, by Node's native encoder: the same unpadded base64url, several times
+ * faster on every body the server delivers (the protocol package cannot use Buffer).
+ */
+function base64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
 function rawText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   return data.toString('utf8');
+}
+
+interface ParsedFrame {
+  frame: ClientFrame | undefined;
+  /** Why `frame` is undefined. */
+  error: unknown;
+  rid: number | undefined;
+}
+
+function parseFrame(text: string | undefined): ParsedFrame {
+  if (text === undefined) {
+    return {
+      frame: undefined,
+      error: new ServerError(ErrorCode.BadRequest, 'frames are JSON text'),
+      rid: undefined,
+    };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    return {
+      frame: undefined,
+      error: new ServerError(ErrorCode.BadRequest, 'invalid frame: not JSON', { cause }),
+      rid: undefined,
+    };
+  }
+  const rid = peekRid(value);
+  try {
+    return { frame: parseUnknown(ClientFrame, value, 'frame'), error: undefined, rid };
+  } catch (error) {
+    return { frame: undefined, error, rid };
+  }
 }
 
 /** Best effort: the rid of a frame that fails to parse, so that the error can still be matched. */

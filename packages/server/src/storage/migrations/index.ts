@@ -4,6 +4,7 @@ import { m0001 } from './0001-initial.ts';
 import { m0002 } from './0002-uploads-push-deletion.ts';
 import { m0003 } from './0003-keypackage-claims.ts';
 import { m0004 } from './0004-moderation.ts';
+import { m0005 } from './0005-blocks.ts';
 
 /** Numbered migrations, applied in name order by Kysely's Migrator on both dialects. */
 export function migrations(dialect: Dialect): MigrationProvider {
@@ -14,6 +15,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
         '0002-uploads-push-deletion': m0002(dialect),
         '0003-keypackage-claims': m0003(dialect),
         '0004-moderation': m0004(dialect),
+        '0005-blocks': m0005(dialect),
       };
     },
   };
