@@ -296,6 +296,39 @@ describe('consent and anti-scam in Chromium', {
     await goTo(bob, '#/');
   }
 
+  test('messages from nobody: a contact waits as a request, a stranger does not reach me at all', async () => {
+    const dave = await callPerson(rig.browser, server.url, 'dave', 'Dave');
+    const erin = await callPerson(rig.browser, server.url, 'erin', 'Erin');
+    await addContact(bob, 'dave');
+    await setRule(bob, 'Who can message me', 'Nobody');
+    await startChat(erin, 'bob');
+    await send(erin, 'Erin here, a stranger');
+    await startChat(dave, 'bob');
+    await send(dave, 'Dave here, your contact');
+    // Dave's request shows; by then Erin's message, sent first, has been decided too.
+    await goTo(bob, '#/requests');
+    const list = bob.page.getByRole('region', { name: 'Requests' });
+    await visible(list.getByRole('link', { name: /Dave/ }), 30_000);
+    assert.equal(
+      await list.getByRole('link', { name: /Erin/ }).count(),
+      0,
+      'a stranger is refused, not a request',
+    );
+    const chats = bob.page.getByRole('list', { name: 'Chats' });
+    assert.equal(
+      await chats
+        .getByRole('link')
+        .filter({ hasText: /Erin|Dave/ })
+        .count(),
+      0,
+    );
+    await list.getByRole('link', { name: /Dave/ }).click();
+    await bob.page.locator('section.request').getByRole('button', { name: 'Accept' }).click();
+    await visible(message(bob, 'Dave here, your contact'), 30_000);
+    await goTo(bob, '#/');
+    await Promise.all([dave.context.close(), erin.context.close()]);
+  });
+
   test('with messages from everybody, a stranger writes straight in', async () => {
     await setRule(bob, 'Who can message me', 'Everybody');
     await startChat(carol, 'bob');
