@@ -98,6 +98,12 @@ const MAX_BUFFERED_CANDIDATES = 64;
  * never got the other side's candidates waits forever rather than failing.
  */
 const KICK_MS = 6_000;
+/**
+ * Before that, both sides send their candidates again every RESEND_MS: harmless duplicates when
+ * nothing was lost, and the whole repair when a candidate went into a socket that froze (no ICE
+ * restart, which would throw away checks that may be about to succeed on a slow path).
+ */
+const RESEND_MS = 1_000;
 /** ICE restarts one call may make on its own before it is left to its timeouts. */
 const MAX_RESTARTS = 6;
 const MAX_UNKNOWN_CALLS = 32;
@@ -666,13 +672,18 @@ export class CallManager {
 
   #startKick(live: Live): void {
     this.#stopKick(live);
+    let ticks = 0;
     live.kick = setInterval(() => {
-      if (live.call._core.state !== 'connecting') {
+      const call = live.call;
+      if (call._core.state !== 'connecting') {
         this.#stopKick(live);
         return;
       }
-      this.#nudge(live);
-    }, KICK_MS);
+      ticks++;
+      if ((ticks * RESEND_MS) % KICK_MS === 0) this.#nudge(live);
+      else if (call.media !== undefined)
+        for (const c of live.local) this.#send(call, { kind: 'candidate', candidate: c }, false);
+    }, RESEND_MS);
     (live.kick as { unref?: () => void }).unref?.();
   }
 
