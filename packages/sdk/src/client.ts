@@ -2425,8 +2425,8 @@ export class KolokolClient extends TypedEmitter<ClientEvents> {
     // Best effort: the list only helps when something fails, and the next connection asks again.
     const info = await this.#api.info().catch(() => undefined);
     if (info?.fronts === undefined) return;
-    this.fronts.learn(info.fronts);
-    await this.#store.setKv(FRONTS_KEY, [...this.fronts.all()]);
+    // Written only when the list grew: every connect asks, and the answer rarely changes.
+    if (this.fronts.learn(info.fronts)) await this.#store.setKv(FRONTS_KEY, [...this.fronts.all()]);
   }
 
   /**
