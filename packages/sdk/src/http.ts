@@ -114,8 +114,9 @@ export class HttpApi {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(body);
     }
-    const bytesOut = bytes !== undefined || o.untimed === true;
-    const timeout = bytesOut ? undefined : AbortSignal.timeout(this.#timeoutMs);
+    // Uploads and downloads stream for as long as their size needs: no deadline but the caller's.
+    const streamed = bytes !== undefined || o.untimed === true;
+    const timeout = streamed ? undefined : AbortSignal.timeout(this.#timeoutMs);
     const signals = [signal, timeout].filter((x): x is AbortSignal => x !== undefined);
     const combined = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     try {
@@ -127,7 +128,7 @@ export class HttpApi {
       });
       // The body of a small answer is read here, under the same timeout: a frozen connection
       // can deliver the headers and then nothing.
-      if (bytesOut) {
+      if (streamed) {
         return { status: res.status, ok: res.ok, text: () => res.text(), buf: () => res.arrayBuffer(), res };
       }
       const text = await res.text();
