@@ -239,18 +239,6 @@ const CARD_RU = [
   `${stem('тр[иех]')} цифр\\p{L}* (?:на|с) (?:обороте|обратной)`,
   `${B}срок\\p{L}* действия (?:вашей |твоей )?карт\\p{L}*`,
 ];
-const ASK_RU_STRONG = stem(
-  'назов',
-  'назв',
-  'продикт',
-  'диктуй',
-  'сообщ',
-  'скаж',
-  'озвуч',
-  'зачита',
-  'прочита',
-  'прочт',
-);
 const ASK_RU_STRONG_KEYS = [
   'назов',
   'назв',
@@ -263,6 +251,8 @@ const ASK_RU_STRONG_KEYS = [
   'прочита',
   'прочт',
 ];
+/** Stems are their own gate keys: a word that matches one starts with it. */
+const ASK_RU_STRONG = stem(...ASK_RU_STRONG_KEYS);
 const ASK_RU_KEYS = [
   ...ASK_RU_STRONG_KEYS,
   'скин',
