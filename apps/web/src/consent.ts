@@ -7,7 +7,7 @@
  */
 
 import type { Notice, ReportCategory } from '@kolokol/protocol';
-import { type ConversationVerdict, classifyConversation } from '@kolokol/scam';
+import { CONVERSATION_WINDOW, type ConversationVerdict, classifyConversation } from '@kolokol/scam';
 import {
   type CallRequest,
   ClientEvent,
@@ -37,8 +37,6 @@ export interface ConsentHost {
   };
 }
 
-/** How many of a stranger's first messages the scam check reads (a scam shows itself early). */
-const SCAM_MESSAGES = 5;
 /** How often a suspended account asks whether the operator lifted it. */
 const SUSPENDED_POLL_MS = 15_000;
 
@@ -146,7 +144,7 @@ export class ConsentController {
       this.scam.delete(conversationId);
       return undefined;
     }
-    const texts = await this.#host.textsFrom(conversationId, userId, SCAM_MESSAGES);
+    const texts = await this.#host.textsFrom(conversationId, userId, CONVERSATION_WINDOW);
     const verdict = texts.length === 0 ? undefined : classifyConversation(texts);
     if (verdict === undefined || verdict.level === 'none') this.scam.delete(conversationId);
     else this.scam.set(conversationId, verdict);

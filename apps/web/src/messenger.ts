@@ -3,6 +3,8 @@
  * flight, typing, connection, toasts. React reads it through useMessenger() (a version counter
  * with useSyncExternalStore); nothing here renders.
  */
+
+import { CONVERSATION_WINDOW } from '@kolokol/scam';
 import {
   type Call,
   type CallRecord,
@@ -546,7 +548,14 @@ export class Messenger {
       // Mirrors the SDK's own count (it emits no conversation event per message).
       chat.unread = m.outgoing ? 0 : chat.unread + (systemOf(m) === undefined ? 1 : 0);
     }
-    if (isNew && !m.outgoing && chat?.kind === 'direct' && m.body.type === 'text')
+    // The classifier reads a stranger's first messages only: later ones cannot change its verdict.
+    if (
+      isNew &&
+      !m.outgoing &&
+      chat?.kind === 'direct' &&
+      m.body.type === 'text' &&
+      list.filter((x) => x.from.userId === m.from.userId).length <= CONVERSATION_WINDOW
+    )
       void this.consent.checkScam(m.conversationId, m.from.userId).catch(() => {});
     if (isNew && !m.outgoing && !this.isBlocked(m.from.username) && systemOf(m) === undefined) {
       const visible = document.visibilityState === 'visible' && document.hasFocus();
@@ -870,6 +879,11 @@ export class Messenger {
     const x = ext(this.client);
     if (blocked && x.block !== undefined) await x.block(user.userId);
     if (!blocked && x.unblock !== undefined) await x.unblock(user.userId);
+    this.noteBlocked(user, blocked);
+  }
+
+  /** This browser's list only, for a block the SDK already made (a request's Block). */
+  noteBlocked(user: { userId: string; username: string }, blocked: boolean): void {
     const rest = this.local.blocked.filter((u) => u.userId !== user.userId);
     this.local.blocked = blocked ? [...rest, { userId: user.userId, username: user.username }] : rest;
     this.saveLocal();

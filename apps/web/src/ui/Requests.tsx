@@ -321,8 +321,9 @@ export function RequestView({ id }: { id: string }) {
           onClick={() =>
             void act(
               async () => {
+                // The SDK blocks at the server; the app's own list only needs to follow.
                 await m.consent.block(id);
-                await m.block({ userId: r.from.userId, username: r.from.username }, true);
+                m.noteBlocked(r.from, true);
               },
               () => go({ name: 'requests' }),
             )
@@ -343,7 +344,7 @@ export function RequestView({ id }: { id: string }) {
           onClose={() => setReporting(false)}
           onDone={async () => {
             await m.consent.block(id);
-            await m.block({ userId: r.from.userId, username: r.from.username }, true);
+            m.noteBlocked(r.from, true);
             go({ name: 'requests' });
           }}
         />
