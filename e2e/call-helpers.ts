@@ -60,6 +60,8 @@ export async function callPerson(
   await context.grantPermissions(['camera', 'microphone']);
   await context.addInitScript(() => localStorage.setItem('kolokol:test-hooks', '1'));
   const page = await context.newPage();
+  if (process.env.KOLOKOL_TRACE === '1')
+    page.on('console', (m) => console.error(`[${username}] ${m.text()}`));
   page.on('pageerror', (e) => console.error(`[page error ${username}] ${e.message}`));
   await page.goto(`${url}/`);
   if (displayName !== '') {

@@ -99,6 +99,8 @@ async function installed(p: Person): Promise<void> {
 
 /** Runs one step of a scenario; its failure names the step (a bare locator timeout says little). */
 async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (process.env.KOLOKOL_TRACE === '1')
+    process.stderr.write(`[${new Date().toISOString()}] step: ${name}\n`);
   try {
     return await fn();
   } catch (e) {
@@ -178,6 +180,7 @@ export async function startRig(log: (line: string) => void = () => {}): Promise<
             ...callBrowserArgs(tone),
             // The server's certificate is self-signed: pages and Chromium's TURN client accept it.
             '--ignore-certificate-errors',
+            ...(process.env.KOLOKOL_CHROMIUM_ARGS ?? '').split(' ').filter((a) => a !== ''),
           ],
           wrapper,
         ),

@@ -1,6 +1,9 @@
 /**
  * `npm run censorship [-- P0 P3 ...]`: the censorship matrix (matrix.ts) for every profile or the
  * ones named, then the table. Needs root and network namespaces; exits 1 when a cell is red.
+ * KOLOKOL_TRACE=1 prints each step with its time and everything the pages log; extra Chromium
+ * flags (e.g. its WebRTC logging: `--enable-logging=stderr --vmodule=p2p_transport_channel=1`,
+ * seen with DEBUG=pw:browser) go in KOLOKOL_CHROMIUM_ARGS.
  */
 
 import { type Row, startRig, table } from './matrix.ts';

@@ -7,9 +7,10 @@
  *   (RTCRtpScriptTransform), keyed from the conversation's MLS epoch, re-keyed on every epoch;
  *   without RTCRtpScriptTransform it refuses to start rather than send media without end-to-end
  *   encryption;
- * - watches getStats: when inbound media stops making progress for `stallMs` (3 s) it reports
- *   'disconnected', and the caller's SDK answers with an ICE restart. Both sides of a restart
- *   leave out TURN over UDP from then on (see `#avoidUdp`).
+ * - watches getStats (StallDetector): when inbound media stops making progress for `stallMs` (3 s),
+ *   or a route that ICE has just chosen starves (750 ms), it reports 'disconnected', and the SDK
+ *   has the caller restart ICE. Both sides of a restart leave out TURN over UDP from then on (see
+ *   `#avoidUdp`).
  * Candidates travel as bare candidate lines; with max-bundle every candidate belongs to the first
  * m-line, so the receiver adds them with sdpMLineIndex 0.
  */
@@ -17,7 +18,7 @@ import type { MlsSFrameEpoch } from '@kolokol/crypto';
 import type { MediaEngine, MediaEngineFactory, MediaEngineOptions, MediaState } from '@kolokol/sdk';
 import type { IceServerConfig } from './ice.ts';
 import type { WorkerMessage } from './sframe.ts';
-import { type MediaProgress, mediaHealthy, mediaProgress } from './stats.ts';
+import { mediaProgress, StallDetector, type StallOptions } from './stats.ts';
 
 export interface BrowserMediaOptions {
   /** ICE servers, e.g. `iceServerSource(() => api.get('/v1/turn'))`. */
@@ -28,64 +29,55 @@ export interface BrowserMediaOptions {
   createWorker: () => Worker;
   /** Remote tracks, as they arrive. */
   onRemoteTrack?: (o: { callId: string; track: MediaStreamTrack; streams: readonly MediaStream[] }) => void;
-  /** Inbound media silent this long while connected counts as a stall (3000). */
-  stallMs?: number;
-  /** How often getStats is polled (1000). */
+  /** When media counts as stalled: see StallDetector. */
+  stall?: StallOptions;
+  /** How often getStats is polled (1000; 250 while the route is young). */
   statsIntervalMs?: number;
 }
 
+/** A young route is sampled this often: its starvation must be seen within StallOptions.starvedMs. */
+const YOUNG_STATS_MS = 250;
+
+/** Remote candidates kept for a description not applied yet (they travel faster than offers). */
+const MAX_STASHED_CANDIDATES = 64;
+
 export class BrowserMediaEngine implements MediaEngine {
-  readonly pc: RTCPeerConnection;
   readonly localStream: MediaStream;
   readonly #worker: Worker;
   readonly #o: BrowserMediaOptions;
   readonly #callId: string;
+  #config: RTCConfiguration;
+  #pc: RTCPeerConnection;
+  /** The transport a restart replaces: it carries what media it can until its successor connects. */
+  #retiring: RTCPeerConnection | undefined;
+  /** Remote candidates whose ICE ufrag belongs to a description not applied yet, by ufrag. */
+  readonly #stash = new Map<string, string[]>();
   #onCandidate: (c: string) => void = () => {};
   #onState: (s: MediaState) => void = () => {};
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #last: MediaProgress | undefined;
-  #lastAt = 0;
-  #lastGrowth = 0;
-  #stalled = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #detector: StallDetector | undefined;
   #closed = false;
 
   private constructor(
     o: BrowserMediaOptions,
     opts: MediaEngineOptions,
-    pc: RTCPeerConnection,
+    config: RTCConfiguration,
     stream: MediaStream,
     worker: Worker,
   ) {
     this.#o = o;
     this.#callId = opts.callId;
-    this.pc = pc;
+    this.#config = config;
     this.localStream = stream;
     this.#worker = worker;
-    pc.onicecandidate = (ev) => {
-      if (ev.candidate !== null && ev.candidate.candidate !== '') this.#onCandidate(ev.candidate.candidate);
-    };
-    pc.onconnectionstatechange = () => this.#connectionState();
-    pc.ontrack = (ev) => {
-      if (ev.receiver.transform === null) this.#protect(ev.receiver, 'receive', ev.track.kind);
-      o.onRemoteTrack?.({ callId: this.#callId, track: ev.track, streams: ev.streams });
-    };
-    // The receiver of a transceiver that addTrack created gets its transform here, with the
-    // sender's: Chromium (156) never feeds frames to a receive transform set later, in ontrack,
-    // on such a transceiver (the callee's offer m-lines and the caller's answer reuse them), so
-    // the peer's media reached the decoder still sealed.
-    for (const track of stream.getTracks()) {
-      const sender = pc.addTrack(track, stream);
-      this.#protect(sender, 'send', track.kind);
-      const receiver = pc.getTransceivers().find((t) => t.sender === sender)?.receiver;
-      if (receiver !== undefined) this.#protect(receiver, 'receive', track.kind);
-    }
+    this.#pc = this.#transport(stream.getTracks());
   }
 
   static async create(o: BrowserMediaOptions, opts: MediaEngineOptions): Promise<BrowserMediaEngine> {
     if (typeof RTCRtpScriptTransform === 'undefined')
       throw new Error('this browser cannot encrypt call media end to end (no RTCRtpScriptTransform)');
     const iceServers = await o.iceServers();
-    const pc = new RTCPeerConnection({
+    const config: RTCConfiguration = {
       iceServers: iceServers.map((s) => ({
         urls: s.urls,
         ...(s.username === undefined ? {} : { username: s.username }),
@@ -94,15 +86,48 @@ export class BrowserMediaEngine implements MediaEngine {
       iceTransportPolicy: opts.iceTransportPolicy,
       bundlePolicy: 'max-bundle',
       rtcpMuxPolicy: 'require',
-    });
-    let stream: MediaStream;
+    };
+    const stream = await o.getLocalStream({ video: opts.video, callId: opts.callId });
+    const worker = o.createWorker();
     try {
-      stream = await o.getLocalStream({ video: opts.video, callId: opts.callId });
+      return new BrowserMediaEngine(o, opts, config, stream, worker);
     } catch (e) {
-      pc.close();
+      // A configuration the browser refuses (a malformed server URL): nothing may stay open.
+      for (const t of stream.getTracks()) t.stop();
+      worker.terminate();
       throw e;
     }
-    return new BrowserMediaEngine(o, opts, pc, stream, o.createWorker());
+  }
+
+  /** The peer connection that carries the call now (a restart replaces it, see `restartIce`). */
+  get pc(): RTCPeerConnection {
+    return this.#pc;
+  }
+
+  /** A peer connection sending `tracks`, every sender and receiver behind the SFrame worker. */
+  #transport(tracks: readonly MediaStreamTrack[]): RTCPeerConnection {
+    const pc = new RTCPeerConnection(this.#config);
+    pc.onicecandidate = (ev) => {
+      if (pc !== this.#pc) return;
+      if (ev.candidate !== null && ev.candidate.candidate !== '') this.#onCandidate(ev.candidate.candidate);
+    };
+    pc.onconnectionstatechange = () => this.#connectionState(pc);
+    pc.ontrack = (ev) => {
+      if (ev.receiver.transform === null) this.#protect(ev.receiver, 'receive', ev.track.kind);
+      if (pc === this.#pc)
+        this.#o.onRemoteTrack?.({ callId: this.#callId, track: ev.track, streams: ev.streams });
+    };
+    // The receiver of a transceiver that addTrack created gets its transform here, with the
+    // sender's: Chromium (156) never feeds frames to a receive transform set later, in ontrack,
+    // on such a transceiver (the callee's offer m-lines and the caller's answer reuse them), so
+    // the peer's media reached the decoder still sealed.
+    for (const track of tracks) {
+      const sender = pc.addTrack(track, this.localStream);
+      this.#protect(sender, 'send', track.kind);
+      const receiver = pc.getTransceivers().find((t) => t.sender === sender)?.receiver;
+      if (receiver !== undefined) this.#protect(receiver, 'receive', track.kind);
+    }
+    return pc;
   }
 
   #protect(target: RTCRtpSender | RTCRtpReceiver, direction: 'send' | 'receive', kind: string): void {
@@ -110,26 +135,64 @@ export class BrowserMediaEngine implements MediaEngine {
   }
 
   async createOffer(): Promise<string> {
-    await this.pc.setLocalDescription(await this.pc.createOffer());
-    return this.pc.localDescription?.sdp ?? '';
+    const pc = this.#pc;
+    await pc.setLocalDescription(await pc.createOffer());
+    return pc.localDescription?.sdp ?? '';
   }
   async createAnswer(): Promise<string> {
-    await this.pc.setLocalDescription(await this.pc.createAnswer());
-    return this.pc.localDescription?.sdp ?? '';
+    const pc = this.#pc;
+    await pc.setLocalDescription(await pc.createAnswer());
+    return pc.localDescription?.sdp ?? '';
   }
   async applyRemote(sdp: string, type: 'offer' | 'answer'): Promise<void> {
-    const current = this.pc.remoteDescription?.sdp;
-    if (type === 'offer' && current !== undefined && iceUfrag(current) !== iceUfrag(sdp)) this.#avoidUdp();
-    await this.pc.setRemoteDescription({ type, sdp });
+    const current = this.#pc.remoteDescription?.sdp;
+    if (type === 'offer' && current !== undefined) {
+      // A second offer is the peer's restart. A new DTLS fingerprint means it built a new
+      // transport (see restartIce): this side must too, a DTLS session cannot change its peer.
+      this.#avoidUdp();
+      this.#detector?.restarted(Date.now());
+      if (fingerprint(current) !== fingerprint(sdp)) this.#replace();
+      else this.#pc.setConfiguration(this.#config);
+    }
+    const pc = this.#pc;
+    await pc.setRemoteDescription({ type, sdp });
+    const ufrag = iceUfrag(sdp);
+    const early = ufrag === undefined ? undefined : this.#stash.get(ufrag);
+    if (ufrag !== undefined) this.#stash.delete(ufrag);
+    for (const c of early ?? []) await pc.addIceCandidate({ candidate: c, sdpMLineIndex: 0 }).catch(() => {});
   }
   async addCandidate(candidate: string): Promise<void> {
-    await this.pc.addIceCandidate({ candidate, sdpMLineIndex: 0 });
+    const ufrag = candidateUfrag(candidate);
+    const remote = this.#pc.remoteDescription?.sdp;
+    if (ufrag !== undefined && (remote === undefined || iceUfrag(remote) !== ufrag)) {
+      // For a description still on its way (or an old one: then it is never used). Few ufrags
+      // are ever live at once; the oldest go first.
+      const list = this.#stash.get(ufrag) ?? [];
+      if (list.length < MAX_STASHED_CANDIDATES) list.push(candidate);
+      this.#stash.delete(ufrag);
+      this.#stash.set(ufrag, list);
+      for (const key of this.#stash.keys()) {
+        if (this.#stash.size <= 4) break;
+        this.#stash.delete(key);
+      }
+      return;
+    }
+    await this.#pc.addIceCandidate({ candidate, sdpMLineIndex: 0 });
   }
+  /**
+   * A restart builds a new peer connection instead of restarting ICE on the old one: while the old
+   * route still lets a trickle through (the brief's P4 throttles UDP rather than dropping it),
+   * Chromium counts it as working and prunes every new candidate pair of a plain ICE restart
+   * ("Connection pruned"), checking them only seconds later. A fresh connection has no working
+   * route to compare with and checks at full pace. The price is one DTLS handshake; SFrame needs
+   * nothing new (the same worker, keys and counters serve both connections).
+   */
   async restartIce(): Promise<string> {
     this.#avoidUdp();
-    this.pc.restartIce();
-    await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
-    return this.pc.localDescription?.sdp ?? '';
+    this.#detector?.restarted(Date.now());
+    const pc = this.#replace();
+    await pc.setLocalDescription(await pc.createOffer());
+    return pc.localDescription?.sdp ?? '';
   }
   onLocalCandidate(fn: (c: string) => void): void {
     this.#onCandidate = fn;
@@ -143,21 +206,38 @@ export class BrowserMediaEngine implements MediaEngine {
   }
   /** The raw report, for connectionDetails(). */
   getStats(): Promise<RTCStatsReport> {
-    return this.pc.getStats();
+    return this.#pc.getStats();
   }
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     for (const t of this.localStream.getTracks()) t.stop();
-    this.pc.close();
+    this.#retiring?.close();
+    this.#pc.close();
     this.#worker.terminate();
   }
 
-  #connectionState(): void {
-    switch (this.pc.connectionState) {
+  /** The current connection makes way for a new one with the same tracks (see restartIce). */
+  #replace(): RTCPeerConnection {
+    const old = this.#pc;
+    // The tracks it sends now: a switched camera or a shared screen stays switched.
+    const tracks = old.getSenders().flatMap((s) => (s.track === null ? [] : [s.track]));
+    // Of two restarts in a row the one in between never carried media: the first connection is
+    // the one to keep until the newest connects.
+    if (this.#retiring === undefined) this.#retiring = old;
+    else old.close();
+    this.#pc = this.#transport(tracks);
+    return this.#pc;
+  }
+
+  #connectionState(pc: RTCPeerConnection): void {
+    if (pc !== this.#pc) return;
+    switch (pc.connectionState) {
       case 'connected':
-        this.#stalled = false;
+        this.#retiring?.close();
+        this.#retiring = undefined;
+        this.#detector?.reconnected(Date.now());
         this.#onState('connected');
         this.#watch();
         return;
@@ -181,47 +261,41 @@ export class BrowserMediaEngine implements MediaEngine {
    * with a little latency, never with the call.
    */
   #avoidUdp(): void {
-    const config = this.pc.getConfiguration();
-    const servers = config.iceServers ?? [];
+    const servers = this.#config.iceServers ?? [];
     const kept = servers
       .map((s) => ({ ...s, urls: (Array.isArray(s.urls) ? s.urls : [s.urls]).filter(streamTransport) }))
       .filter((s) => s.urls.length > 0);
     const count = (list: RTCIceServer[]) => list.reduce((n, s) => n + urlCount(s), 0);
     // Nothing but UDP configured (a deployment without TCP/TLS relays): keep what there is.
     if (kept.length === 0 || count(kept) === count(servers)) return;
-    this.pc.setConfiguration({ ...config, iceServers: kept });
+    // Relay only, too: host and server-reflexive candidates are UDP as well.
+    this.#config = { ...this.#config, iceServers: kept, iceTransportPolicy: 'relay' };
   }
 
   /**
    * Media can stop, or starve to a trickle, while ICE still says connected (a censor throttling
-   * UDP): watch what arrives (`mediaHealthy`), not just ICE's state.
+   * UDP): watch what arrives, not just ICE's state.
    */
   #watch(): void {
-    if (this.#timer !== undefined) return;
-    const stallMs = this.#o.stallMs ?? 3000;
-    this.#lastGrowth = Date.now();
-    this.#timer = setInterval(() => {
-      void this.pc.getStats().then((report) => {
-        const progress = mediaProgress(report);
-        const now = Date.now();
-        const healthy =
-          this.#last === undefined
-            ? progress.bytes > 0
-            : mediaHealthy(this.#last, progress, now - this.#lastAt);
-        this.#last = progress;
-        this.#lastAt = now;
-        if (healthy) {
-          this.#lastGrowth = now;
-          if (this.#stalled) {
-            this.#stalled = false;
-            this.#onState('connected');
-          }
-        } else if (!this.#stalled && now - this.#lastGrowth >= stallMs) {
-          this.#stalled = true;
-          this.#onState('disconnected');
-        }
-      });
-    }, this.#o.statsIntervalMs ?? 1000);
+    if (this.#detector !== undefined) return;
+    const detector = new StallDetector(Date.now(), this.#o.stall);
+    this.#detector = detector;
+    const next = () => {
+      if (this.#closed) return;
+      const ms = detector.young(Date.now()) ? YOUNG_STATS_MS : (this.#o.statsIntervalMs ?? 1000);
+      this.#timer = setTimeout(() => {
+        this.#pc
+          .getStats()
+          .then((report) => {
+            const verdict = detector.sample(mediaProgress(report), Date.now());
+            if (verdict === 'stalled') this.#onState('disconnected');
+            else if (verdict === 'recovered') this.#onState('connected');
+          })
+          .catch(() => {})
+          .finally(next);
+      }, ms);
+    };
+    next();
   }
 }
 
@@ -234,9 +308,19 @@ function urlCount(s: RTCIceServer): number {
   return Array.isArray(s.urls) ? s.urls.length : 1;
 }
 
-/** The session's ICE username fragment: a new one in an offer means the peer restarted ICE. */
+/** The session's ICE username fragment. */
 function iceUfrag(sdp: string): string | undefined {
   return /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1];
+}
+
+/** The ICE username fragment a candidate line names (Chromium and Firefox add it), if any. */
+function candidateUfrag(candidate: string): string | undefined {
+  return /\sufrag\s+(\S+)/.exec(candidate)?.[1];
+}
+
+/** The DTLS certificate fingerprint of a description: a new one is a new peer connection. */
+function fingerprint(sdp: string): string | undefined {
+  return /^a=fingerprint:(.+)$/m.exec(sdp)?.[1]?.trim();
 }
 
 /** The factory to hand to `client.calls.configure({ media })`. */

@@ -21,6 +21,9 @@ export {
   connectionDetails,
   type InboundDetails,
   inboundBytes,
+  StallDetector,
+  type StallOptions,
+  type StallVerdict,
   type StatsEntry,
   type StatsInput,
 } from './stats.ts';

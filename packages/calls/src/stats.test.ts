@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { connectionDetails, inboundBytes, mediaHealthy, mediaProgress } from './stats.ts';
+import {
+  connectionDetails,
+  inboundBytes,
+  type MediaProgress,
+  mediaHealthy,
+  mediaProgress,
+  StallDetector,
+} from './stats.ts';
 
 /** The shape Chromium reports for a call relayed over TURN/TLS (abridged to the fields we read). */
 function chromeRelayReport(t: number, bytes: number, sent: number) {
@@ -207,5 +214,89 @@ describe('mediaHealthy: the stall detector', () => {
       ),
       true,
     );
+  });
+});
+
+describe('StallDetector', () => {
+  /** Media of a call at `rate` audio packets a second, sampled every `every` ms from `from`. */
+  function feed(
+    d: StallDetector,
+    o: { from: number; to: number; every: number; rate: number; route: string; base?: number },
+  ) {
+    const out: { at: number; verdict: string }[] = [];
+    let packets = o.base ?? 0;
+    for (let at = o.from; at <= o.to; at += o.every) {
+      packets += (o.rate * o.every) / 1000;
+      const p: MediaProgress = {
+        bytes: Math.floor(packets) * 100,
+        audioPackets: Math.floor(packets),
+        route: o.route,
+      };
+      const verdict = d.sample(p, at);
+      if (verdict !== undefined) out.push({ at, verdict });
+    }
+    return out;
+  }
+
+  it('a healthy call is never reported', () => {
+    const d = new StallDetector(0);
+    assert.deepEqual(feed(d, { from: 250, to: 20_000, every: 250, rate: 50, route: 'A' }), []);
+  });
+
+  it('a young route that starves right after ICE chose it is a stall within starvedMs', () => {
+    const d = new StallDetector(0);
+    feed(d, { from: 250, to: 250, every: 250, rate: 50, route: 'A' });
+    // The censor's trickle: 2 packets a second.
+    const out = feed(d, { from: 500, to: 3000, every: 250, rate: 2, route: 'A', base: 12 });
+    assert.equal(out[0]?.verdict, 'stalled');
+    assert.ok((out[0]?.at ?? 0) <= 1250, `reported at ${out[0]?.at}`);
+  });
+
+  it('an older route gets the full stallMs before a starving trickle counts', () => {
+    const d = new StallDetector(0);
+    feed(d, { from: 250, to: 10_000, every: 250, rate: 50, route: 'A' });
+    const out = feed(d, { from: 10_250, to: 20_000, every: 250, rate: 2, route: 'A', base: 500 });
+    assert.equal(out[0]?.verdict, 'stalled');
+    assert.ok((out[0]?.at ?? 0) >= 13_000, `reported at ${out[0]?.at}`);
+  });
+
+  it('after a restart nothing is judged until the new route is selected, then it recovers', () => {
+    const d = new StallDetector(0);
+    feed(d, { from: 250, to: 250, every: 250, rate: 50, route: 'A' });
+    const first = feed(d, { from: 500, to: 1500, every: 250, rate: 0, route: 'A', base: 12 });
+    assert.deepEqual(
+      first.map((v) => v.verdict),
+      ['stalled'],
+    );
+    d.restarted(1500);
+    // The old route starves on while the new connection is checking: no second report.
+    assert.deepEqual(feed(d, { from: 1750, to: 2500, every: 250, rate: 0, route: 'A', base: 12 }), []);
+    // A new peer connection: its counters start from zero, which is not a stall.
+    const back = feed(d, { from: 2750, to: 6000, every: 250, rate: 50, route: 'B' });
+    assert.deepEqual(
+      back.map((v) => v.verdict),
+      ['recovered'],
+    );
+  });
+
+  it('a stall that lasts is reported again every stallMs, so another restart follows', () => {
+    const d = new StallDetector(0, { stallMs: 3000 });
+    feed(d, { from: 250, to: 250, every: 250, rate: 50, route: 'A' });
+    const out = feed(d, { from: 500, to: 9000, every: 250, rate: 0, route: 'A', base: 12 });
+    assert.deepEqual(
+      out.map((v) => v.verdict),
+      ['stalled', 'stalled', 'stalled'],
+    );
+    assert.ok((out[1]?.at ?? 0) - (out[0]?.at ?? 0) >= 3000);
+  });
+
+  it('a new route that starves too is reported at once, not after the old report’s pause', () => {
+    const d = new StallDetector(0);
+    feed(d, { from: 250, to: 250, every: 250, rate: 50, route: 'A' });
+    feed(d, { from: 500, to: 1500, every: 250, rate: 0, route: 'A', base: 12 });
+    d.restarted(1500);
+    const out = feed(d, { from: 1750, to: 3500, every: 250, rate: 0, route: 'B', base: 1 });
+    assert.equal(out[0]?.verdict, 'stalled', 'never recovered on the strength of one sample');
+    assert.ok((out[0]?.at ?? 0) <= 2750, `reported at ${out[0]?.at}`);
   });
 });

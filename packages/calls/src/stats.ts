@@ -180,6 +180,8 @@ export interface MediaProgress {
   audioPackets?: number;
   videoPackets?: number;
   videoFrames?: number;
+  /** The selected candidate pair: a new one is a new route (an ICE restart took effect). */
+  route?: string;
 }
 
 export function mediaProgress(stats: StatsInput): MediaProgress {
@@ -194,6 +196,8 @@ export function mediaProgress(stats: StatsInput): MediaProgress {
   if (videoPackets !== undefined) out.videoPackets = videoPackets;
   const videoFrames = num(video?.framesDecoded);
   if (videoFrames !== undefined) out.videoFrames = videoFrames;
+  const route = str(selectedPair(all)?.id);
+  if (route !== undefined) out.route = route;
   return out;
 }
 
@@ -210,13 +214,123 @@ export const MIN_AUDIO_PACKETS_PER_SECOND = 15;
  * whole. Video that simply stopped (camera off) sends no packets and is not a stall.
  */
 export function mediaHealthy(prev: MediaProgress, cur: MediaProgress, ms: number): boolean {
-  if (cur.bytes <= prev.bytes) return false;
-  if (ms <= 0) return true;
-  if (cur.audioPackets !== undefined && prev.audioPackets !== undefined) {
-    const perSecond = ((cur.audioPackets - prev.audioPackets) * 1000) / ms;
-    if (perSecond < MIN_AUDIO_PACKETS_PER_SECOND) return false;
-  }
+  if (!mediaFed(prev, cur, ms)) return false;
   const videoArrives = (cur.videoPackets ?? 0) > (prev.videoPackets ?? 0);
   const framesDecoded = (cur.videoFrames ?? 0) > (prev.videoFrames ?? 0);
   return !(videoArrives && !framesDecoded);
+}
+
+/**
+ * The route carries media at all: bytes grow and audio arrives at a rate no live call falls below.
+ * Unlike `mediaHealthy` it asks nothing of video, whose first frame may take a while to decode.
+ */
+export function mediaFed(prev: MediaProgress, cur: MediaProgress, ms: number): boolean {
+  if (cur.bytes <= prev.bytes) return false;
+  if (ms <= 0 || cur.audioPackets === undefined || prev.audioPackets === undefined) return true;
+  return ((cur.audioPackets - prev.audioPackets) * 1000) / ms >= MIN_AUDIO_PACKETS_PER_SECOND;
+}
+
+export interface StallOptions {
+  /** Media not healthy this long counts as a stall (3000). */
+  stallMs?: number;
+  /** How long a route counts as young after ICE chose it (4000). */
+  youngMs?: number;
+  /** A young route that carries no media (`mediaFed`) this long counts as a stall (750). */
+  starvedMs?: number;
+}
+
+export type StallVerdict = 'stalled' | 'recovered' | undefined;
+
+/**
+ * Decides from successive samples whether a connected call's media stalled or came back.
+ *
+ * Two clocks: media not healthy for `stallMs` (a network that broke, or a trickle that never
+ * makes a whole video frame) is a stall at any age; a route that starves right after ICE chose it
+ * is one within `starvedMs`. The second is the censor of the brief's P4, which lets a flow's first
+ * packets through (ICE's checks, enough to pick UDP) and then throttles it: waiting the full
+ * `stallMs` there is what kept calls from connecting in under 3 s. On a working route audio flows
+ * from the first moment (Opus never stops, see MIN_AUDIO_PACKETS_PER_SECOND), so a young route
+ * without it is broken, not slow.
+ *
+ * After an ICE restart (`restarted`) nothing is judged until the new route is selected or
+ * `stallMs` passed: the old route starves on while the new one comes up. A stall that lasts is
+ * reported again every `stallMs`, so that a restart that did not help is followed by another.
+ */
+export class StallDetector {
+  readonly #stallMs: number;
+  readonly #youngMs: number;
+  readonly #starvedMs: number;
+  #last: { progress: MediaProgress; at: number } | undefined;
+  #route: string | undefined;
+  #routeAt: number;
+  #healthyAt: number;
+  #fedAt: number;
+  #quietUntil = 0;
+  #stalled = false;
+  #nextReportAt = 0;
+
+  constructor(now: number, o: StallOptions = {}) {
+    this.#stallMs = o.stallMs ?? 3000;
+    this.#youngMs = o.youngMs ?? 4000;
+    this.#starvedMs = o.starvedMs ?? 750;
+    this.#routeAt = now;
+    this.#healthyAt = now;
+    this.#fedAt = now;
+  }
+
+  /** Whether the route is young at `now`: the engine samples more often then. */
+  young(now: number): boolean {
+    return now - this.#routeAt < this.#youngMs;
+  }
+
+  /** An ICE restart began (ours or the peer's). */
+  restarted(now: number): void {
+    this.#quietUntil = now + this.#stallMs;
+  }
+
+  /** ICE reports connected again: the clocks start over. */
+  reconnected(now: number): void {
+    this.#stalled = false;
+    this.#nextReportAt = 0;
+    this.#healthyAt = Math.max(this.#healthyAt, now);
+    this.#fedAt = Math.max(this.#fedAt, now);
+  }
+
+  sample(progress: MediaProgress, now: number): StallVerdict {
+    let last = this.#last;
+    let fresh = last === undefined;
+    this.#last = { progress, at: now };
+    // A report without a selected pair (a new connection still checking) changes nothing.
+    if (progress.route !== undefined && progress.route !== this.#route) {
+      // The first sample names the first route; only a later change is a restart taking effect.
+      if (this.#route !== undefined) {
+        this.#routeAt = now;
+        // A new peer connection counts from zero: no comparing with the old one's totals, and
+        // nothing to judge until its second sample.
+        last = undefined;
+        fresh = false;
+      }
+      this.#route = progress.route;
+      this.#quietUntil = 0;
+      this.#nextReportAt = 0;
+      this.#healthyAt = Math.max(this.#healthyAt, this.#routeAt);
+      this.#fedAt = Math.max(this.#fedAt, this.#routeAt);
+    }
+    const ms = last === undefined ? 0 : now - last.at;
+    const healthy =
+      last === undefined ? fresh && progress.bytes > 0 : mediaHealthy(last.progress, progress, ms);
+    const fed = last === undefined ? fresh && progress.bytes > 0 : mediaFed(last.progress, progress, ms);
+    if (healthy) this.#healthyAt = now;
+    if (fed) this.#fedAt = now;
+    if (this.#stalled && healthy) {
+      this.#stalled = false;
+      return 'recovered';
+    }
+    if (now < this.#quietUntil || now < this.#nextReportAt) return undefined;
+    const starved = this.young(now) && now - this.#fedAt >= this.#starvedMs;
+    if (!starved && now - this.#healthyAt < this.#stallMs) return undefined;
+    this.#stalled = true;
+    this.#nextReportAt = now + this.#stallMs;
+    return 'stalled';
+  }
 }

@@ -48,14 +48,14 @@ const transport: Transport = {
   WebSocket: FakeSocket,
 };
 
-function connection(o: { stallMs?: number; pongTimeoutMs?: number } = {}) {
+function connection(o: { stallMs?: number; pongTimeoutMs?: number } = {}, frames: { t: string }[] = []) {
   const fronts = new Fronts('https://a.example', ['https://b.example']);
   const conn = new Connection(
     fronts,
     transport,
     {
       token: async () => 'token-token-token-token',
-      onFrame: () => {},
+      onFrame: (f) => frames.push(f),
       onState: () => {},
       onReady: () => {},
       onFatal: () => {},
@@ -125,6 +125,94 @@ describe('Connection on fronts', () => {
     await until(() => FakeSocket.made.length === 2);
     assert.equal(FakeSocket.made[1]?.url, 'wss://b.example/v1/ws');
     assert.equal(fronts.current, 'https://b.example');
+    conn.stop();
+  });
+});
+
+describe('Connection: the standby socket while urgent', () => {
+  const ephemeral = (msgId: string) => ({
+    t: 'ephemeral',
+    item: {
+      msgId,
+      groupId: 'g'.repeat(22),
+      epoch: 1,
+      body: 'AAAA',
+      sender: { userId: 'p'.repeat(22), deviceId: 'q'.repeat(16) },
+      sentAt: 1,
+    },
+  });
+  async function online(frames: { t: string }[] = []) {
+    FakeSocket.made = [];
+    const { fronts, conn } = connection({ stallMs: 60_000 }, frames);
+    const started = conn.start();
+    await until(() => FakeSocket.made.length === 1);
+    const main = FakeSocket.made[0];
+    assert.ok(main !== undefined);
+    main.open();
+    main.ready();
+    await started;
+    return { fronts, conn, main };
+  }
+
+  it('listens on the next front with the same token, passes pushes on and closes when urgency ends', async () => {
+    const frames: { t: string }[] = [];
+    const { conn, main } = await online(frames);
+    conn.urgent(300);
+    await until(() => FakeSocket.made.length === 2);
+    const standby = FakeSocket.made[1];
+    assert.ok(standby !== undefined);
+    assert.equal(standby.url, 'wss://b.example/v1/ws');
+    standby.open();
+    assert.deepEqual(
+      standby.sent.map((f) => f.t),
+      ['hello'],
+    );
+    assert.equal((standby.sent[0] as { token?: string }).token, 'token-token-token-token');
+    standby.ready();
+    standby.frame({ t: 'event', event: { type: 'keypackages-low', remaining: 1 } });
+    standby.frame({ t: 'synced' });
+    standby.frame(ephemeral('m'.repeat(22)));
+    main.frame(ephemeral('m'.repeat(22)));
+    assert.deepEqual(
+      frames.map((f) => f.t),
+      ['synced', 'ephemeral', 'ephemeral'],
+      'events stay on the main socket; the duplicate ephemeral is the client’s to drop',
+    );
+    await until(() => standby.readyState === 3, 3000);
+    assert.notEqual(main.readyState, 3, 'the main socket stays');
+    conn.stop();
+  });
+
+  it('an ephemeral the main socket does not bring within a second proves it frozen: left for the next front', async () => {
+    const { fronts, conn } = await online();
+    conn.urgent(5000);
+    await until(() => FakeSocket.made.length === 2);
+    const standby = FakeSocket.made[1];
+    assert.ok(standby !== undefined);
+    standby.open();
+    standby.ready();
+    const t0 = Date.now();
+    standby.frame(ephemeral('n'.repeat(22)));
+    await until(() => FakeSocket.made.length === 3, 3000);
+    assert.ok(Date.now() - t0 >= 900, 'not before the lead is a second');
+    assert.equal(FakeSocket.made[2]?.url, 'wss://b.example/v1/ws');
+    assert.equal(fronts.current, 'https://b.example');
+    conn.stop();
+  });
+
+  it('a main socket that brings the same ephemeral a little later is kept', async () => {
+    const { conn, main } = await online();
+    conn.urgent(5000);
+    await until(() => FakeSocket.made.length === 2);
+    const standby = FakeSocket.made[1];
+    assert.ok(standby !== undefined);
+    standby.open();
+    standby.ready();
+    standby.frame(ephemeral('o'.repeat(22)));
+    await new Promise((r) => setTimeout(r, 300));
+    main.frame(ephemeral('o'.repeat(22)));
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(FakeSocket.made.length, 2, 'no reconnect');
     conn.stop();
   });
 });

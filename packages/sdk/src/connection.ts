@@ -49,6 +49,14 @@ const FATAL = new Set(['SESSION_REVOKED', 'DEVICE_REVOKED', 'UNSUPPORTED_VERSION
  */
 const URGENT_PING_MS = 1000;
 const URGENT_PONG_MS = 2500;
+/**
+ * A frame the standby socket brought that the main socket has not brought this much later proves
+ * the main one frozen (both hear the same pushes within a round trip of each other): it is left at
+ * once, for the standby's front, without waiting for a ping to go unanswered.
+ */
+const STANDBY_LEAD_MS = 1000;
+/** Ephemerals the main socket delivered, remembered to tell whether the standby is ahead. */
+const MAIN_SEEN_MAX = 256;
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_SESSION_REVOKED = 4403;
 
@@ -89,6 +97,12 @@ export class Connection {
   #urgentUntil = 0;
   #urgentTimer: ReturnType<typeof setInterval> | undefined;
   #urgentPinging = false;
+  #standby: WebSocketLike | undefined;
+  /** Ephemerals the standby brought first, until the main socket brings them too. */
+  readonly #standbyAhead = new Set<string>();
+  readonly #mainSeen = new Set<string>();
+  /** The token the last socket said hello with: the standby reuses it. */
+  #token: string | undefined;
 
   constructor(
     server: string | Fronts,
@@ -150,11 +164,13 @@ export class Connection {
    */
   urgent(ms: number): void {
     this.#urgentUntil = Math.max(this.#urgentUntil, Date.now() + ms);
+    this.#openStandby();
     if (this.#urgentTimer !== undefined) return;
     const tick = () => {
       if (Date.now() >= this.#urgentUntil || this.stopped) {
         clearInterval(this.#urgentTimer);
         this.#urgentTimer = undefined;
+        this.#closeStandby();
         return;
       }
       if (!this.#online || this.#urgentPinging) return;
@@ -170,9 +186,99 @@ export class Connection {
     tick();
   }
 
+  /**
+   * While urgent, a second socket listens on another front (or, with only one, on a fresh connection
+   * to the same): the server pushes a device's items and ephemerals to each of its live sockets, so a
+   * call's answer or candidates that went into a socket a censor froze a moment ago arrive through
+   * the standby at once, instead of after the freeze is noticed (URGENT_PING_MS + URGENT_PONG_MS)
+   * and a reconnect. Receive-only: requests and acks stay on the main socket. The duplicates it makes
+   * cost nothing: stored items are skipped by their seen key, and a repeated ephemeral no longer
+   * decrypts (its MLS key is used up) and is dropped.
+   * Best effort: a standby that fails is not retried until the next urgent().
+   */
+  #openStandby(): void {
+    const token = this.#token;
+    if (this.#standby !== undefined || token === undefined || this.stopped) return;
+    const front = this.#fronts.next();
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#transport.WebSocket(`${front.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`);
+    } catch {
+      return;
+    }
+    this.#standby = ws;
+    // A front that does not even say ready in time is of no help to a call being set up.
+    const readyTimer = setTimeout(() => {
+      if (this.#standby === ws) this.#closeStandby();
+    }, URGENT_PONG_MS);
+    (readyTimer as { unref?: () => void }).unref?.();
+    ws.onopen = () => {
+      try {
+        ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, token } satisfies ClientFrame));
+      } catch {
+        // onclose follows.
+      }
+    };
+    ws.onerror = () => {};
+    ws.onmessage = (ev) => {
+      if (this.#standby !== ws) return;
+      const frame = this.#parse(ev.data);
+      if (frame === undefined) return;
+      if (frame.t === 'ready') clearTimeout(readyTimer);
+      else if (frame.t === 'deliver' || frame.t === 'ephemeral' || frame.t === 'synced') {
+        this.#standbyPushed(frame);
+        this.#hooks.onFrame(frame);
+      }
+    };
+    ws.onclose = () => {
+      clearTimeout(readyTimer);
+      if (this.#standby === ws) this.#standby = undefined;
+    };
+  }
+
+  /** See STANDBY_LEAD_MS. */
+  #standbyPushed(frame: PushFrame): void {
+    if (!this.#online) return;
+    const key = pushKey(frame);
+    if (key === undefined || this.#mainSeen.has(key) || this.#standbyAhead.has(key)) return;
+    this.#standbyAhead.add(key);
+    const main = this.#ws;
+    const timer = setTimeout(() => {
+      if (this.#ws !== main || !this.#standbyAhead.has(key)) return;
+      this.#standbyAhead.clear();
+      this.#abandon?.(true);
+    }, STANDBY_LEAD_MS);
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  /** The main socket brought `frame`. */
+  #mainPushed(frame: PushFrame): void {
+    const key = pushKey(frame);
+    if (key === undefined) return;
+    this.#standbyAhead.delete(key);
+    this.#mainSeen.add(key);
+    // Insertion order: the oldest keys go first.
+    for (const old of this.#mainSeen) {
+      if (this.#mainSeen.size <= MAIN_SEEN_MAX) break;
+      this.#mainSeen.delete(old);
+    }
+  }
+
+  #closeStandby(): void {
+    const ws = this.#standby;
+    this.#standby = undefined;
+    this.#standbyAhead.clear();
+    try {
+      ws?.close(1000, 'standby done');
+    } catch {
+      // Closing a socket that never opened can throw; it is dropped either way.
+    }
+  }
+
   stop(): void {
     clearInterval(this.#urgentTimer);
     this.#urgentTimer = undefined;
+    this.#closeStandby();
     if (this.#stop.signal.aborted) return;
     this.#stop.abort();
     this.#ws?.close(1000, 'client closed');
@@ -304,6 +410,7 @@ export class Connection {
       ws.onopen = () => {
         opened = true;
         clearTimeout(openTimer);
+        this.#token = token;
         this.#sendFrame({ t: 'hello', v: PROTOCOL_VERSION, token });
       };
       ws.onerror = () => {
@@ -354,6 +461,7 @@ export class Connection {
             return;
           }
           default:
+            this.#mainPushed(frame);
             this.#hooks.onFrame(frame);
         }
       };
@@ -369,6 +477,8 @@ export class Connection {
         this.#ws = undefined;
         this.#abandon = undefined;
         this.#online = false;
+        this.#standbyAhead.clear();
+        this.#mainSeen.clear();
         clearInterval(pinger);
         clearInterval(watchdog);
         clearTimeout(helloTimer);
@@ -420,4 +530,13 @@ export class Connection {
     clearTimeout(p.timer);
     p.reject(e);
   }
+}
+
+/**
+ * What identifies a push on either socket. Only ephemerals: the server hands each one to every
+ * live socket of the device at the same moment, while stored items go out under each socket's own
+ * flow-control window (a fresh standby may well be ahead of a busy main socket in a backlog).
+ */
+function pushKey(frame: PushFrame): string | undefined {
+  return frame.t === 'ephemeral' ? `${frame.item.sender.deviceId}/${frame.item.msgId}` : undefined;
 }

@@ -92,7 +92,7 @@ const Sdp = z
 /**
  * Call signalling (see ARCHITECTURE, "Life of a call"). Offers, answers, `selected`, decline,
  * busy, cancel and hang-up are durable (an offline device of the callee must learn that a call
- * ended); candidates and `ringing` take the ephemeral path.
+ * ended); candidates, `ringing` and `restart` take the ephemeral path.
  */
 export const CallSignal = z.discriminatedUnion('kind', [
   /** Caller -> conversation; `restart` re-offers an existing call with new ICE credentials. */
@@ -103,6 +103,11 @@ export const CallSignal = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('selected'), deviceId: z.string().min(1).max(64) }),
   z.object({ kind: z.literal('candidate'), candidate: z.string().max(1024) }),
   z.object({ kind: z.literal('ringing') }),
+  /**
+   * Answering device -> caller: media stopped reaching it. Only the caller offers, so only it can
+   * restart ICE; the callee asks.
+   */
+  z.object({ kind: z.literal('restart') }),
   z.object({ kind: z.literal('decline') }),
   z.object({ kind: z.literal('busy') }),
   /** Caller gave up before anyone answered. */

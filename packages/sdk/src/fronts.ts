@@ -42,6 +42,11 @@ export class Fronts {
     return this.#list[this.#index] ?? this.#list[0] ?? '';
   }
 
+  /** The front after the current one: where a second connection goes (the current one if it is alone). */
+  next(): string {
+    return this.#list[(this.#index + 1) % this.#list.length] ?? this.current;
+  }
+
   /** Every known front, the primary first. */
   all(): readonly string[] {
     return this.#list;

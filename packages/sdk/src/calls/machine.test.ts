@@ -220,4 +220,20 @@ describe('call machine: random interleavings of two callee devices', () => {
     assert.equal(w.core.B1?.state, 'ended');
     assert.equal(w.core.B1?.missed, false);
   });
+
+  it('a restart request moves the caller only when it comes from the device that answered', () => {
+    const w = new World();
+    w.deliver('B1');
+    w.run({ t: 'local', dev: 'B1', action: 'accept' });
+    w.drain();
+    const caller = w.core.A;
+    assert.ok(caller !== undefined);
+    assert.equal(caller.winner, 'B1');
+    const restart: CallSignal = { kind: 'restart' };
+    const fromWinner = step(caller, { t: 'signal', from: party.B1, signal: restart }, w.now);
+    assert.deepEqual(fromWinner, [{ t: 'restart-ice' }]);
+    const fromOther = step(caller, { t: 'signal', from: party.B2, signal: restart }, w.now);
+    assert.deepEqual(fromOther, []);
+    assert.equal(caller.state, 'connecting', 'asking for a restart changes no state');
+  });
 });

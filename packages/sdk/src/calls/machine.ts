@@ -65,6 +65,8 @@ export type CallAction =
   | { t: 'answer'; offer: string }
   /** Caller: apply the chosen device's answer. */
   | { t: 'apply-answer'; sdp: string; from: string }
+  /** Caller: the answering device asked for an ICE restart (its media stalled). */
+  | { t: 'restart-ice' }
   /** The call ended: close the media engine, write history. */
   | { t: 'end' };
 
@@ -197,6 +199,10 @@ function callerSignal(core: CallCore, from: Party, sig: CallSignal, now: number,
     case 'ringing':
       if (s === 'ringing-out') core.remoteRinging = true;
       return out;
+    case 'restart':
+      if ((s === 'connecting' || s === 'connected') && from.deviceId === core.winner)
+        out.push({ t: 'restart-ice' });
+      return out;
     case 'answer':
       if (s === 'ringing-out') {
         core.winner = from.deviceId;
@@ -276,5 +282,5 @@ export function pushHintOf(envelope: Envelope): 'call' | 'missed-call' | undefin
 
 /** Durable signals go through the outbox; the rest are ephemeral (online devices only). */
 export function isDurable(sig: CallSignal): boolean {
-  return sig.kind !== 'candidate' && sig.kind !== 'ringing';
+  return sig.kind !== 'candidate' && sig.kind !== 'ringing' && sig.kind !== 'restart';
 }

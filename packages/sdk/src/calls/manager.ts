@@ -104,6 +104,8 @@ const KICK_MS = 6_000;
  * restart, which would throw away checks that may be about to succeed on a slow path).
  */
 const RESEND_MS = 1_000;
+/** A callee's request for an ICE restart this soon after one of ours is already answered by it. */
+const RESTART_REQUEST_GAP_MS = 2_000;
 /** ICE restarts one call may make on its own before it is left to its timeouts. */
 const MAX_RESTARTS = 6;
 const MAX_UNKNOWN_CALLS = 32;
@@ -186,6 +188,8 @@ interface Live {
   /** Armed while media is down in a connected call: ends it if media does not come back. */
   recovery?: ReturnType<typeof setTimeout> | undefined;
   restarts: number;
+  /** When the last ICE restart went out (caller). */
+  restartedAt?: number;
   /** Epoch whose SFrame keys the engine has. */
   keyEpoch?: bigint;
   endedAt?: number;
@@ -319,8 +323,12 @@ export class CallManager {
     const live = this.#calls.get(env.callId);
     if (live !== undefined && live.call.conversationId !== conversationId) return;
     if (sig.kind === 'candidate') {
-      if (live === undefined) this.#holdEarly(env.callId, from, sig.candidate);
-      else await this.#remoteCandidate(live, from, sig.candidate);
+      if (live === undefined) {
+        this.#holdEarly(env.callId, from, sig.candidate);
+        // Candidates travel faster than the offer (ephemeral, not stored): a call is on its way,
+        // and the socket that is to bring its offer must be watched closely from now on.
+        if (from.userId !== this.#host.userId) this.#host.urgent?.(URGENT_MS);
+      } else await this.#remoteCandidate(live, from, sig.candidate);
       return;
     }
     if (live !== undefined) {
@@ -462,6 +470,11 @@ export class CallManager {
           await this.#step(live, { t: 'media', state: 'failed' });
         }
         return;
+      case 'restart-ice':
+        // Both sides usually see the same stall: the callee's request then arrives right after
+        // our own restart, which already answers it.
+        if (Date.now() - (live.restartedAt ?? 0) >= RESTART_REQUEST_GAP_MS) this.#restartIce(live);
+        return;
       case 'end':
         await this.#finish(live);
         return;
@@ -557,6 +570,7 @@ export class CallManager {
       // another route, see the engine), and the call ends only if media does not come back in
       // time (the connect timeout while connecting, `recovery` once connected).
       if (call._core.role === 'caller') this.#restartIce(live);
+      else if (call._core.acceptedHere) this.#send(call, { kind: 'restart' }, false);
       if (live.recovery === undefined && call._core.state === 'connected') {
         live.recovery = setTimeout(() => {
           live.recovery = undefined;
@@ -576,6 +590,7 @@ export class CallManager {
         if (call.media === undefined || call.state === 'ended' || call.answeredBy === undefined) return;
         if (live.restarts >= MAX_RESTARTS) return;
         live.restarts++;
+        live.restartedAt = Date.now();
         live.local = [];
         const sdp = sanitizeSdp(await call.media.restartIce(), call.iceTransportPolicy);
         this.#send(call, { kind: 'offer', sdp, video: call.video, restart: true }, true);
