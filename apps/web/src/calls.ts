@@ -12,6 +12,7 @@ import {
   type IceUrlKind,
   iceServerSource,
   restrictIceServers,
+  withFrontRelays,
 } from '@kolokol/calls';
 import SFrameWorker from '@kolokol/calls/sframe-worker?worker';
 import { type Call, type CallRecord, ClientEvent, type KolokolClient } from '@kolokol/sdk';
@@ -91,8 +92,10 @@ export class CallController {
     const iceServers = iceServerSource(() => c.turnServers());
     c.calls.configure({
       media: browserMediaFactory({
-        iceServers: async () => {
-          const all = await iceServers();
+        iceServers: async ({ restart }) => {
+          const fetched = await iceServers();
+          // A restart may also go through the server's other fronts (the first may have frozen).
+          const all = restart ? withFrontRelays(fetched, c.fronts.all()) : fetched;
           return this.#iceOnly === undefined ? all : restrictIceServers(all, this.#iceOnly);
         },
         getLocalStream: ({ video }) => this.#openLocal(video),

@@ -21,8 +21,12 @@ import type { WorkerMessage } from './sframe.ts';
 import { mediaProgress, StallDetector, type StallOptions } from './stats.ts';
 
 export interface BrowserMediaOptions {
-  /** ICE servers, e.g. `iceServerSource(() => api.get('/v1/turn'))`. */
-  iceServers: () => Promise<IceServerConfig[]>;
+  /**
+   * ICE servers, e.g. `iceServerSource(() => api.get('/v1/turn'))`. Asked again for each restart
+   * (`restart: true`), when TURN over TLS on the server's other fronts is worth adding
+   * (`withFrontRelays`): the front the call started on may be the one that froze.
+   */
+  iceServers: (o: { restart: boolean }) => Promise<IceServerConfig[]>;
   /** Local microphone (and camera when the call has video). */
   getLocalStream: (o: { video: boolean; callId: string }) => Promise<MediaStream>;
   /** A new SFrame worker (src/sframe-worker.ts), one per call. */
@@ -37,6 +41,9 @@ export interface BrowserMediaOptions {
 
 /** A young route is sampled this often: its starvation must be seen within StallOptions.starvedMs. */
 const YOUNG_STATS_MS = 250;
+
+/** How long a restart waits for ICE servers before it goes ahead with the ones it has. */
+const RESTART_SERVERS_MS = 1000;
 
 /** Remote candidates kept for a description not applied yet (they travel faster than offers). */
 const MAX_STASHED_CANDIDATES = 64;
@@ -76,13 +83,8 @@ export class BrowserMediaEngine implements MediaEngine {
   static async create(o: BrowserMediaOptions, opts: MediaEngineOptions): Promise<BrowserMediaEngine> {
     if (typeof RTCRtpScriptTransform === 'undefined')
       throw new Error('this browser cannot encrypt call media end to end (no RTCRtpScriptTransform)');
-    const iceServers = await o.iceServers();
     const config: RTCConfiguration = {
-      iceServers: iceServers.map((s) => ({
-        urls: s.urls,
-        ...(s.username === undefined ? {} : { username: s.username }),
-        ...(s.credential === undefined ? {} : { credential: s.credential }),
-      })),
+      iceServers: rtcServers(await o.iceServers({ restart: false })),
       iceTransportPolicy: opts.iceTransportPolicy,
       bundlePolicy: 'max-bundle',
       rtcpMuxPolicy: 'require',
@@ -149,8 +151,8 @@ export class BrowserMediaEngine implements MediaEngine {
     if (type === 'offer' && current !== undefined) {
       // A second offer is the peer's restart. A new DTLS fingerprint means it built a new
       // transport (see restartIce): this side must too, a DTLS session cannot change its peer.
-      this.#avoidUdp();
       this.#detector?.restarted(Date.now());
+      await this.#restartServers();
       if (fingerprint(current) !== fingerprint(sdp)) this.#replace();
       else this.#pc.setConfiguration(this.#config);
     }
@@ -188,8 +190,8 @@ export class BrowserMediaEngine implements MediaEngine {
    * nothing new (the same worker, keys and counters serve both connections).
    */
   async restartIce(): Promise<string> {
-    this.#avoidUdp();
     this.#detector?.restarted(Date.now());
+    await this.#restartServers();
     const pc = this.#replace();
     await pc.setLocalDescription(await pc.createOffer());
     return pc.localDescription?.sdp ?? '';
@@ -260,6 +262,22 @@ export class BrowserMediaEngine implements MediaEngine {
    * TCP and TLS, which such a censor leaves alone; a call that loses UDP for a network blip pays
    * with a little latency, never with the call.
    */
+  async #restartServers(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // Credentials are cached, so this is normally at once; a fetch that hangs on a frozen front
+    // must not hold the restart, which then goes ahead with what it has.
+    const fresh = await Promise.race([
+      this.#o.iceServers({ restart: true }).catch(() => undefined),
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), RESTART_SERVERS_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (fresh !== undefined && fresh.length > 0)
+      this.#config = { ...this.#config, iceServers: rtcServers(fresh) };
+    this.#avoidUdp();
+  }
+
   #avoidUdp(): void {
     const servers = this.#config.iceServers ?? [];
     const kept = servers
@@ -297,6 +315,14 @@ export class BrowserMediaEngine implements MediaEngine {
     };
     next();
   }
+}
+
+function rtcServers(servers: readonly IceServerConfig[]): RTCIceServer[] {
+  return servers.map((s) => ({
+    urls: s.urls,
+    ...(s.username === undefined ? {} : { username: s.username }),
+    ...(s.credential === undefined ? {} : { credential: s.credential }),
+  }));
 }
 
 /** `turns:` and `turn:…?transport=tcp`: the relay routes a UDP-starving censor leaves alone. */

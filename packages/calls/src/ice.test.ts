@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { iceServerSource, iceUrlKind, restrictIceServers } from './ice.ts';
+import { iceServerSource, iceUrlKind, restrictIceServers, withFrontRelays } from './ice.ts';
 
 describe('iceServerSource', () => {
   it('parses GET /v1/turn, caches for most of the ttl, refetches after, shares one request', async () => {
@@ -75,5 +75,48 @@ describe('restrictIceServers', () => {
       { urls: ['stun:t.example:3478'] },
     ]);
     assert.deepEqual(restrictIceServers(servers, []), []);
+  });
+});
+
+describe('withFrontRelays', () => {
+  const turn = {
+    iceServers: [
+      {
+        urls: ['turn:a.example:3478?transport=udp', 'turns:a.example:443?transport=tcp'],
+        username: '1700000000:dev',
+        credential: 'secret',
+      },
+    ],
+  };
+  it('adds TURN over TLS on every other front, with the same credentials', () => {
+    const out = withFrontRelays(turn.iceServers, [
+      'https://a.example',
+      'https://b.example:8443',
+      'https://[2001:db8::1]',
+    ]);
+    assert.equal(out.length, 2);
+    assert.deepEqual(out[1], {
+      urls: ['turns:b.example:8443?transport=tcp', 'turns:[2001:db8::1]:443?transport=tcp'],
+      username: '1700000000:dev',
+      credential: 'secret',
+    });
+  });
+  it('adds nothing without a TURN over TLS server to borrow credentials from, or other fronts', () => {
+    const udpOnly = [{ urls: 'turn:a.example:3478', username: 'u', credential: 'c' }];
+    assert.deepEqual(withFrontRelays(udpOnly, ['https://b.example']), udpOnly);
+    assert.deepEqual(withFrontRelays(turn.iceServers, ['https://a.example']), turn.iceServers);
+  });
+  it('skips malformed and plain-http fronts and stops at three', () => {
+    const fronts = [
+      'nonsense',
+      'http://c.example',
+      ...['d', 'e', 'f', 'g'].map((h) => `https://${h}.example`),
+    ];
+    const out = withFrontRelays(turn.iceServers, fronts);
+    assert.deepEqual(out[1]?.urls, [
+      'turns:d.example:443?transport=tcp',
+      'turns:e.example:443?transport=tcp',
+      'turns:f.example:443?transport=tcp',
+    ]);
   });
 });

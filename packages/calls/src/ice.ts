@@ -79,3 +79,49 @@ export function restrictIceServers(
   }
   return out;
 }
+
+/** More fronts than this add no relay to a restart: each is one more TLS connection to open. */
+const MAX_FRONT_RELAYS = 3;
+
+/**
+ * The servers of GET /v1/turn (asked on the front in use) plus TURN over TLS on each other known
+ * front (`https://host[:port]` origins). A call that stalls restarts with these: TURN over TLS
+ * shares the app's port on every front, and the relay's credentials (TURN REST, per device) are
+ * the server's, not a front's, so the same username and credential work on all of them. ICE then
+ * keeps whichever front still answers, as the HTTP API and the WebSocket do.
+ */
+export function withFrontRelays(
+  servers: readonly IceServerConfig[],
+  fronts: readonly string[],
+): IceServerConfig[] {
+  const creds = servers.find((s) => urlsOf(s).some((u) => iceUrlKind(u) === 'turns'));
+  if (creds === undefined) return [...servers];
+  const known = new Set(servers.flatMap(urlsOf).map((u) => u.toLowerCase()));
+  const urls: string[] = [];
+  for (const front of fronts) {
+    let u: URL;
+    try {
+      u = new URL(front);
+    } catch {
+      continue;
+    }
+    if (u.protocol !== 'https:') continue;
+    const url = `turns:${u.hostname}:${u.port === '' ? '443' : u.port}?transport=tcp`;
+    if (known.has(url.toLowerCase()) || urls.includes(url)) continue;
+    urls.push(url);
+    if (urls.length === MAX_FRONT_RELAYS) break;
+  }
+  if (urls.length === 0) return [...servers];
+  return [
+    ...servers,
+    {
+      urls,
+      ...(creds.username === undefined ? {} : { username: creds.username }),
+      ...(creds.credential === undefined ? {} : { credential: creds.credential }),
+    },
+  ];
+}
+
+function urlsOf(s: IceServerConfig): string[] {
+  return typeof s.urls === 'string' ? [s.urls] : s.urls;
+}

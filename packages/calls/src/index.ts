@@ -6,6 +6,7 @@ export {
   iceUrlKind,
   restrictIceServers,
   TurnResponse,
+  withFrontRelays,
 } from './ice.ts';
 export {
   clearPrefixLength,

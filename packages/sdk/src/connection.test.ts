@@ -194,7 +194,7 @@ describe('Connection: the standby socket while urgent', () => {
     const t0 = Date.now();
     standby.frame(ephemeral('n'.repeat(22)));
     await until(() => FakeSocket.made.length === 3, 3000);
-    assert.ok(Date.now() - t0 >= 900, 'not before the lead is a second');
+    assert.ok(Date.now() - t0 >= 700, 'not before the lead is over');
     assert.equal(FakeSocket.made[2]?.url, 'wss://b.example/v1/ws');
     assert.equal(fronts.current, 'https://b.example');
     conn.stop();
@@ -212,6 +212,49 @@ describe('Connection: the standby socket while urgent', () => {
     await new Promise((r) => setTimeout(r, 300));
     main.frame(ephemeral('o'.repeat(22)));
     await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(FakeSocket.made.length, 2, 'no reconnect');
+    conn.stop();
+  });
+
+  const pong = (ws: FakeSocket) => {
+    const rid = ws.sent.filter((f) => f.t === 'ping').at(-1)?.rid;
+    assert.ok(rid !== undefined, 'a ping went out');
+    ws.frame({ t: 'pong', rid });
+  };
+
+  it('the standby answering its ping while the main socket does not leaves the main one', async () => {
+    const { fronts, conn, main } = await online();
+    conn.urgent(5000);
+    await until(() => FakeSocket.made.length === 2);
+    const standby = FakeSocket.made[1];
+    assert.ok(standby !== undefined);
+    standby.open();
+    standby.ready();
+    assert.ok(
+      main.sent.some((f) => f.t === 'ping'),
+      'urgent pings the main socket',
+    );
+    const t0 = Date.now();
+    pong(standby);
+    await until(() => FakeSocket.made.length === 3, 3000);
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 700 && waited < 2000, `left after ${waited} ms: the lead, not the pong timeout`);
+    assert.equal(fronts.current, 'https://b.example');
+    conn.stop();
+  });
+
+  it('a main socket that answers its ping too is kept', async () => {
+    const { conn, main } = await online();
+    conn.urgent(5000);
+    await until(() => FakeSocket.made.length === 2);
+    const standby = FakeSocket.made[1];
+    assert.ok(standby !== undefined);
+    standby.open();
+    standby.ready();
+    pong(standby);
+    await new Promise((r) => setTimeout(r, 200));
+    pong(main);
+    await new Promise((r) => setTimeout(r, 1000));
     assert.equal(FakeSocket.made.length, 2, 'no reconnect');
     conn.stop();
   });

@@ -43,18 +43,19 @@ export interface ConnectionOptions {
 // SUSPENDED too: reconnecting cannot help until the operator lifts it (the app reconnects then).
 const FATAL = new Set(['SESSION_REVOKED', 'DEVICE_REVOKED', 'UNSUPPORTED_VERSION', 'SUSPENDED']);
 /**
- * While a call is being set up (`urgent`): a ping a second, and a socket that leaves one unanswered
- * for 2.5 s counts as frozen. A censor that freezes a connection instead of cutting it would
- * otherwise hold the call's signalling for a whole ping cycle (15 s + 10 s).
+ * While a call is being set up (`urgent`): a ping every half second, and a socket that leaves one
+ * unanswered for 2.5 s counts as frozen. A censor that freezes a connection instead of cutting it
+ * would otherwise hold the call's signalling for a whole ping cycle (15 s + 10 s).
  */
-const URGENT_PING_MS = 1000;
+const URGENT_PING_MS = 500;
 const URGENT_PONG_MS = 2500;
 /**
- * A frame the standby socket brought that the main socket has not brought this much later proves
- * the main one frozen (both hear the same pushes within a round trip of each other): it is left at
- * once, for the standby's front, without waiting for a ping to go unanswered.
+ * The standby socket (see #openStandby) is pinged with the main one. When the standby has answered
+ * (or brought an ephemeral) and the main socket has not this much later, the main one is frozen:
+ * both reach the same server, and a slow network slows both alike. It is left at once for the
+ * standby's front, without waiting out URGENT_PONG_MS.
  */
-const STANDBY_LEAD_MS = 1000;
+const STANDBY_LEAD_MS = 750;
 /** Ephemerals the main socket delivered, remembered to tell whether the standby is ahead. */
 const MAIN_SEEN_MAX = 256;
 const CLOSE_UNAUTHORIZED = 4401;
@@ -98,6 +99,11 @@ export class Connection {
   #urgentTimer: ReturnType<typeof setInterval> | undefined;
   #urgentPinging = false;
   #standby: WebSocketLike | undefined;
+  #standbyReady = false;
+  /** The rid of the standby's ping in flight. */
+  #standbyPing: number | undefined;
+  /** When the main socket's urgent ping in flight went out. */
+  #mainPingAt: number | undefined;
   /** Ephemerals the standby brought first, until the main socket brings them too. */
   readonly #standbyAhead = new Set<string>();
   readonly #mainSeen = new Set<string>();
@@ -158,7 +164,7 @@ export class Connection {
   }
 
   /**
-   * For the next `ms`, checks the socket every second (URGENT_PING_MS): the call manager asks for
+   * For the next `ms`, checks the socket twice a second (URGENT_PING_MS): the call manager asks for
    * it while a call rings or connects, when seconds matter and a frozen socket must be left for
    * the next front at once.
    */
@@ -173,13 +179,19 @@ export class Connection {
         this.#closeStandby();
         return;
       }
-      if (!this.#online || this.#urgentPinging) return;
-      this.#urgentPinging = true;
-      this.#request((rid) => ({ t: 'ping', rid }), URGENT_PONG_MS)
-        .catch(() => {})
-        .finally(() => {
-          this.#urgentPinging = false;
-        });
+      if (!this.#online) return;
+      if (!this.#urgentPinging) {
+        this.#urgentPinging = true;
+        const at = Date.now();
+        this.#mainPingAt = at;
+        this.#request((rid) => ({ t: 'ping', rid }), URGENT_PONG_MS)
+          .catch(() => {})
+          .finally(() => {
+            this.#urgentPinging = false;
+            if (this.#mainPingAt === at) this.#mainPingAt = undefined;
+          });
+      }
+      this.#pingStandby();
     };
     this.#urgentTimer = setInterval(tick, URGENT_PING_MS);
     (this.#urgentTimer as { unref?: () => void }).unref?.();
@@ -224,16 +236,49 @@ export class Connection {
       if (this.#standby !== ws) return;
       const frame = this.#parse(ev.data);
       if (frame === undefined) return;
-      if (frame.t === 'ready') clearTimeout(readyTimer);
-      else if (frame.t === 'deliver' || frame.t === 'ephemeral' || frame.t === 'synced') {
+      if (frame.t === 'ready') {
+        clearTimeout(readyTimer);
+        this.#standbyReady = true;
+        this.#pingStandby();
+      } else if (frame.t === 'pong') {
+        if (frame.rid !== this.#standbyPing) return;
+        this.#standbyPing = undefined;
+        // The main socket's ping went out no later than this one: it has had as long, and more.
+        const at = this.#mainPingAt;
+        if (at !== undefined) this.#leadCheck(() => this.#mainPingAt === at);
+      } else if (frame.t === 'deliver' || frame.t === 'ephemeral' || frame.t === 'synced') {
         this.#standbyPushed(frame);
         this.#hooks.onFrame(frame);
       }
     };
     ws.onclose = () => {
       clearTimeout(readyTimer);
-      if (this.#standby === ws) this.#standby = undefined;
+      if (this.#standby === ws) this.#closeStandby();
     };
+  }
+
+  #pingStandby(): void {
+    const ws = this.#standby;
+    if (ws === undefined || !this.#standbyReady || this.#standbyPing !== undefined) return;
+    const rid = ++this.#rid;
+    this.#standbyPing = rid;
+    try {
+      ws.send(JSON.stringify({ t: 'ping', rid } satisfies ClientFrame));
+    } catch {
+      // onclose follows.
+    }
+  }
+
+  /** Leaves the main socket if `behind()` still holds STANDBY_LEAD_MS from now. */
+  #leadCheck(behind: () => boolean): void {
+    if (!this.#online) return;
+    const main = this.#ws;
+    const timer = setTimeout(() => {
+      if (this.#ws !== main || !behind()) return;
+      this.#standbyAhead.clear();
+      this.#abandon?.(true);
+    }, STANDBY_LEAD_MS);
+    (timer as { unref?: () => void }).unref?.();
   }
 
   /** See STANDBY_LEAD_MS. */
@@ -242,13 +287,7 @@ export class Connection {
     const key = pushKey(frame);
     if (key === undefined || this.#mainSeen.has(key) || this.#standbyAhead.has(key)) return;
     this.#standbyAhead.add(key);
-    const main = this.#ws;
-    const timer = setTimeout(() => {
-      if (this.#ws !== main || !this.#standbyAhead.has(key)) return;
-      this.#standbyAhead.clear();
-      this.#abandon?.(true);
-    }, STANDBY_LEAD_MS);
-    (timer as { unref?: () => void }).unref?.();
+    this.#leadCheck(() => this.#standbyAhead.has(key));
   }
 
   /** The main socket brought `frame`. */
@@ -267,6 +306,8 @@ export class Connection {
   #closeStandby(): void {
     const ws = this.#standby;
     this.#standby = undefined;
+    this.#standbyReady = false;
+    this.#standbyPing = undefined;
     this.#standbyAhead.clear();
     try {
       ws?.close(1000, 'standby done');
