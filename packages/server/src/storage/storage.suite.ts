@@ -292,6 +292,29 @@ export function runStorageSuite(
       assert.equal((await store.group(g))?.epoch, 1);
     });
 
+    it('concurrent sends to one group get distinct, gapless seqs; a retry racing its first send stores once', async () => {
+      const a = await account();
+      const b = await account();
+      const g = id();
+      await store.createGroup(g, a, now);
+      await claim(a, [b]);
+      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const sends = Array.from({ length: 20 }, () => msg(g, 'application', 1));
+      const first = sends[0];
+      assert.ok(first !== undefined);
+      const results = await Promise.all([...sends, first].map((m) => store.send(a, m, now)));
+      const stored = results.filter((r) => !r.duplicate);
+      assert.equal(stored.length, 20);
+      const seqs = stored.map((r) => r.seq).sort((x, y) => x - y);
+      const low = seqs[0] ?? 0;
+      assert.deepEqual(
+        seqs,
+        seqs.map((_, i) => low + i),
+      );
+      assert.equal(results[20]?.seq, results[0]?.seq, 'the retry is answered with the first send');
+      assert.equal(await store.mailboxSize(b.deviceId), 21, 'the welcome and twenty messages, once each');
+    });
+
     it('sends: membership, idempotency, fan-out order, welcome and removes', async () => {
       const a = await account();
       const b = await account();

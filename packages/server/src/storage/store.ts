@@ -17,7 +17,9 @@ import {
   CountRow,
   DbBytes,
   DbInt,
+  DbIntOrNull,
   DbText,
+  DbTextOrNull,
   type Device,
   DeviceRow,
   type Link,
@@ -895,6 +897,10 @@ export class Store {
     if (this.#writes !== undefined && msg.kind !== 'commit') {
       return this.#writes.run(() => this.#sendNow(sender, msg, now, body, franking));
     }
+    // On PostgreSQL the same transaction is one call of a function (migration 0006): ditto.
+    if (this.dialect === 'postgres' && msg.kind !== 'commit') {
+      return this.#sendPg(sender, msg, now, body, franking);
+    }
 
     try {
       return await this.db.transaction().execute(async (trx) => {
@@ -1095,6 +1101,61 @@ export class Store {
       .where(sql<boolean>`kind <> 'welcome'`)
       .executeTakeFirst();
     return priorResult(msg, prior);
+  }
+
+  /** A send that is not a commit, on PostgreSQL: `kolokol_send` (migration 0006), one round trip. */
+  async #sendPg(
+    sender: { userId: string; deviceId: string },
+    msg: Outgoing,
+    now: number,
+    body: Buffer,
+    franking: { franking_cf?: Buffer; franking_tag?: Buffer },
+  ): Promise<SendResult> {
+    let row: unknown;
+    try {
+      const r = await sql<unknown>`SELECT * FROM kolokol_send(${msg.groupId}, ${msg.msgId}, ${sender.userId},
+        ${sender.deviceId}, ${msg.kind}, ${msg.epoch}, ${body}, ${now}, ${franking.franking_cf ?? null},
+        ${franking.franking_tag ?? null})`.execute(this.db);
+      row = r.rows[0];
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        // The same (device, msgId) raced in: a retry of the same send, or a reuse (refused).
+        const prior = await this.#priorSend(this.db, sender.deviceId, msg);
+        if (prior !== undefined) return prior;
+      }
+      throw err;
+    }
+    const r = parseRow(PgSendRow, row, 'send');
+    switch (r.status) {
+      case 'unknown-group':
+        throw fail(ErrorCode.NotFound, 'unknown group');
+      case 'not-member':
+        throw fail(ErrorCode.NotGroupMember, 'this device is not a member of the group');
+      case 'prior': {
+        const prior = priorResult(msg, {
+          seq: r.seq,
+          ok_epoch: r.epoch,
+          group_id: r.prior_group,
+          kind: r.prior_kind,
+        });
+        if (prior === undefined) throw new ServerError('INTERNAL', 'a prior send without its row');
+        return prior;
+      }
+      case 'future-epoch':
+        throw fail(ErrorCode.BadRequest, `the group is at epoch ${r.epoch}, not ${msg.epoch}`, {
+          epoch: r.epoch,
+        });
+      case 'ok':
+        if (r.seq === undefined || r.epoch === undefined)
+          throw new ServerError('INTERNAL', 'kolokol_send stored a message without its seq');
+        return {
+          msgId: msg.msgId,
+          seq: r.seq,
+          epoch: r.epoch,
+          duplicate: false,
+          recipients: r.recipients ?? [],
+        };
+    }
   }
 
   /**
@@ -1545,6 +1606,15 @@ function priorResult(
   return { msgId: msg.msgId, seq: prior.seq, epoch: prior.ok_epoch, duplicate: true, recipients: [] };
 }
 const PriorRow = z.object({ seq: DbInt, ok_epoch: DbInt, group_id: DbText, kind: DbText });
+/** What `kolokol_send` (migration 0006) returns. */
+const PgSendRow = z.object({
+  status: z.enum(['ok', 'prior', 'unknown-group', 'not-member', 'future-epoch']),
+  seq: DbIntOrNull,
+  epoch: DbIntOrNull,
+  recipients: z.array(DbText).nullable(),
+  prior_group: DbTextOrNull,
+  prior_kind: DbTextOrNull,
+});
 
 function fromB64url(text: string): Uint8Array {
   return Buffer.from(text, 'base64url');
