@@ -111,6 +111,7 @@ function table(rows: Row[], sizes: number[], p99Limit: number): string {
     'server',
     'storage per message',
     ...sorted.map((n) => `KB/idle conn N=${n}`),
+    ...(sorted.length > 1 ? [`KB/conn N=${sorted.at(-2)}->${sorted.at(-1)}`] : []),
     `max rate/s (p99<=${p99Limit}ms, all delivered)`,
     'p50 / p99 ms at max',
     'srv CPU% at max',
@@ -123,6 +124,16 @@ function table(rows: Row[], sizes: number[], p99Limit: number): string {
       const m = r.memory.find((p) => p.n === n);
       return m === undefined ? '-' : f1(m.bytesPerConn / 1024);
     });
+    // What one more connection costs, from the last two sizes: the per-size figure counts from
+    // the RSS after registering every account, and a heap grown by that registration may hold the
+    // first connections for free (Kolokol's 0.1 KB at N=1000 after 10k registrations).
+    const [lo, hi] = [sorted.at(-2), sorted.at(-1)].map((n) => r.memory.find((p) => p.n === n));
+    if (sorted.length > 1)
+      mem.push(
+        lo === undefined || hi === undefined
+          ? '-'
+          : f1(((hi.rssMb - lo.rssMb) * 1024) / (hi.n - lo.n)),
+      );
     const next =
       limit === undefined
         ? r.steps.length > 0
