@@ -130,9 +130,7 @@ function table(rows: Row[], sizes: number[], p99Limit: number): string {
     const [lo, hi] = [sorted.at(-2), sorted.at(-1)].map((n) => r.memory.find((p) => p.n === n));
     if (sorted.length > 1)
       mem.push(
-        lo === undefined || hi === undefined
-          ? '-'
-          : f1(((hi.rssMb - lo.rssMb) * 1024) / (hi.n - lo.n)),
+        lo === undefined || hi === undefined ? '-' : f1(((hi.rssMb - lo.rssMb) * 1024) / (hi.n - lo.n)),
       );
     const next =
       limit === undefined

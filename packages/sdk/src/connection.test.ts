@@ -153,6 +153,17 @@ describe('Connection: the standby socket while urgent', () => {
     await started;
     return { fronts, conn, main };
   }
+  /** Online, urgent, with the standby socket open and ready. */
+  async function withStandby() {
+    const { fronts, conn, main } = await online();
+    conn.urgent(5000);
+    await until(() => FakeSocket.made.length === 2);
+    const standby = FakeSocket.made[1];
+    assert.ok(standby !== undefined);
+    standby.open();
+    standby.ready();
+    return { fronts, conn, main, standby };
+  }
 
   it('listens on the next front with the same token, passes pushes on and closes when urgency ends', async () => {
     const frames: { t: string }[] = [];
@@ -183,14 +194,8 @@ describe('Connection: the standby socket while urgent', () => {
     conn.stop();
   });
 
-  it('an ephemeral the main socket does not bring within a second proves it frozen: left for the next front', async () => {
-    const { fronts, conn } = await online();
-    conn.urgent(5000);
-    await until(() => FakeSocket.made.length === 2);
-    const standby = FakeSocket.made[1];
-    assert.ok(standby !== undefined);
-    standby.open();
-    standby.ready();
+  it('an ephemeral the main socket does not bring within the lead proves it frozen: left for the next front', async () => {
+    const { fronts, conn, standby } = await withStandby();
     const t0 = Date.now();
     standby.frame(ephemeral('n'.repeat(22)));
     await until(() => FakeSocket.made.length === 3, 3000);
@@ -201,13 +206,7 @@ describe('Connection: the standby socket while urgent', () => {
   });
 
   it('a main socket that brings the same ephemeral a little later is kept', async () => {
-    const { conn, main } = await online();
-    conn.urgent(5000);
-    await until(() => FakeSocket.made.length === 2);
-    const standby = FakeSocket.made[1];
-    assert.ok(standby !== undefined);
-    standby.open();
-    standby.ready();
+    const { conn, main, standby } = await withStandby();
     standby.frame(ephemeral('o'.repeat(22)));
     await new Promise((r) => setTimeout(r, 300));
     main.frame(ephemeral('o'.repeat(22)));
@@ -223,13 +222,7 @@ describe('Connection: the standby socket while urgent', () => {
   };
 
   it('the standby answering its ping while the main socket does not leaves the main one', async () => {
-    const { fronts, conn, main } = await online();
-    conn.urgent(5000);
-    await until(() => FakeSocket.made.length === 2);
-    const standby = FakeSocket.made[1];
-    assert.ok(standby !== undefined);
-    standby.open();
-    standby.ready();
+    const { fronts, conn, main, standby } = await withStandby();
     assert.ok(
       main.sent.some((f) => f.t === 'ping'),
       'urgent pings the main socket',
@@ -244,13 +237,7 @@ describe('Connection: the standby socket while urgent', () => {
   });
 
   it('a main socket that answers its ping too is kept', async () => {
-    const { conn, main } = await online();
-    conn.urgent(5000);
-    await until(() => FakeSocket.made.length === 2);
-    const standby = FakeSocket.made[1];
-    assert.ok(standby !== undefined);
-    standby.open();
-    standby.ready();
+    const { conn, main, standby } = await withStandby();
     pong(standby);
     await new Promise((r) => setTimeout(r, 200));
     pong(main);

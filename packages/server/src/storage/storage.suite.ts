@@ -76,6 +76,17 @@ export function runStorageSuite(
       }
     }
 
+    /** A group of `a` that has added `b` (epoch 1; `b` holds the welcome). */
+    async function twoMemberGroup() {
+      const a = await account();
+      const b = await account();
+      const g = id();
+      await store.createGroup(g, a, now);
+      await claim(a, [b]);
+      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      return { a, b, g };
+    }
+
     function msg(
       groupId: string,
       kind: Outgoing['kind'],
@@ -293,12 +304,7 @@ export function runStorageSuite(
     });
 
     it('concurrent sends to one group get distinct, gapless seqs; a retry racing its first send stores once', async () => {
-      const a = await account();
-      const b = await account();
-      const g = id();
-      await store.createGroup(g, a, now);
-      await claim(a, [b]);
-      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const { a, b, g } = await twoMemberGroup();
       const sends = Array.from({ length: 20 }, () => msg(g, 'application', 1));
       const first = sends[0];
       assert.ok(first !== undefined);
@@ -394,12 +400,7 @@ export function runStorageSuite(
     });
 
     it('refuses application and proposal messages from an epoch the group has not reached', async () => {
-      const a = await account();
-      const b = await account();
-      const g = id();
-      await store.createGroup(g, a, now);
-      await claim(a, [b]);
-      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const { a, b, g } = await twoMemberGroup();
       for (const kind of ['application', 'proposal'] as const) {
         await rejectsCode(store.send(b, msg(g, kind, 2), now), 'BAD_REQUEST');
         await rejectsCode(store.send(b, msg(g, kind, 999_999), now), 'BAD_REQUEST');
@@ -438,12 +439,7 @@ export function runStorageSuite(
     });
 
     it('ack deletes only the acking device’s own rows', async () => {
-      const a = await account();
-      const b = await account();
-      const g = id();
-      await store.createGroup(g, a, now);
-      await claim(a, [b]);
-      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const { a, b, g } = await twoMemberGroup();
       await store.send(b, msg(g, 'application', 1), now);
       const boxA = await store.mailbox(a.deviceId, 10);
       const boxB = await store.mailbox(b.deviceId, 10);
@@ -462,12 +458,7 @@ export function runStorageSuite(
     });
 
     it('device revocation clears sessions, packages, mailbox and memberships', async () => {
-      const a = await account();
-      const b = await account();
-      const g = id();
-      await store.createGroup(g, a, now);
-      await claim(a, [b]);
-      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const { a, b, g } = await twoMemberGroup();
       await store.uploadKeyPackages(b.deviceId, [Buffer.from('x')], undefined, now);
       await store.createSession({
         sessionId: id(),
@@ -488,12 +479,7 @@ export function runStorageSuite(
     });
 
     it('account deletion: rows go, the username stays reserved until the quarantine ends', async () => {
-      const a = await account();
-      const b = await account();
-      const g = id();
-      await store.createGroup(g, a, now);
-      await claim(a, [b]);
-      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const { a, b, g } = await twoMemberGroup();
       await store.uploadKeyPackages(a.deviceId, [Buffer.from('x')], undefined, now);
       await store.putPushSubscription(
         a.deviceId,
@@ -607,12 +593,7 @@ export function runStorageSuite(
     });
 
     it('franking: the commitment and the server tag are stored with the message and delivered', async () => {
-      const a = await account();
-      const b = await account();
-      const g = id();
-      await store.createGroup(g, a, now);
-      await claim(a, [b]);
-      await store.send(a, msg(g, 'commit', 0, { adds: [b], welcome: b64('w') }), now);
+      const { a, b, g } = await twoMemberGroup();
       const cf = Buffer.alloc(32, 7).toString('base64url');
       const tag = new Uint8Array(32).fill(9);
       await store.send(a, msg(g, 'application', 1, { franking: cf }), now, tag);
