@@ -299,4 +299,17 @@ describe('StallDetector', () => {
     assert.equal(out[0]?.verdict, 'stalled', 'never recovered on the strength of one sample');
     assert.ok((out[0]?.at ?? 0) <= 2750, `reported at ${out[0]?.at}`);
   });
+
+  it('a route that starves from its first packets is reported 750 ms after ICE connected', () => {
+    const d = new StallDetector(0);
+    const out = feed(d, { from: 250, to: 3000, every: 250, rate: 8, route: 'A' });
+    assert.deepEqual(out[0], { at: 750, verdict: 'stalled' });
+  });
+
+  it('audio that starts a little late on a working route is not a stall', () => {
+    const d = new StallDetector(0);
+    // Nothing in the first quarter second (DTLS just done), then Opus's 50 packets a second.
+    assert.deepEqual(feed(d, { from: 250, to: 250, every: 250, rate: 0, route: 'A' }), []);
+    assert.deepEqual(feed(d, { from: 500, to: 8000, every: 250, rate: 50, route: 'A' }), []);
+  });
 });

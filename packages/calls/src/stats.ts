@@ -316,6 +316,10 @@ export class StallDetector {
       this.#healthyAt = Math.max(this.#healthyAt, this.#routeAt);
       this.#fedAt = Math.max(this.#fedAt, this.#routeAt);
     }
+    // The first sample is judged against nothing at the moment ICE connected: a route that
+    // starves from its first packets (P4) is then seen 750 ms after connecting, not 750 ms after
+    // a first sample that only saw that some bytes came.
+    if (last === undefined && fresh) last = { progress: { bytes: 0, audioPackets: 0 }, at: this.#routeAt };
     const ms = last === undefined ? 0 : now - last.at;
     const healthy =
       last === undefined ? fresh && progress.bytes > 0 : mediaHealthy(last.progress, progress, ms);
