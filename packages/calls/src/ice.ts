@@ -71,7 +71,7 @@ export function restrictIceServers(
 ): IceServerConfig[] {
   const out: IceServerConfig[] = [];
   for (const s of servers) {
-    const urls = (typeof s.urls === 'string' ? [s.urls] : s.urls).filter((u) => {
+    const urls = urlsOf(s).filter((u) => {
       const kind = iceUrlKind(u);
       return kind !== undefined && kinds.includes(kind);
     });

@@ -241,6 +241,9 @@ export interface StallOptions {
 
 export type StallVerdict = 'stalled' | 'recovered' | undefined;
 
+/** What had arrived when ICE connected: the baseline of a detector's first sample. */
+const NOTHING_YET: MediaProgress = { bytes: 0, audioPackets: 0 };
+
 /**
  * Decides from successive samples whether a connected call's media stalled or came back.
  *
@@ -297,8 +300,13 @@ export class StallDetector {
   }
 
   sample(progress: MediaProgress, now: number): StallVerdict {
-    let last = this.#last;
-    let fresh = last === undefined;
+    // The first sample is judged against nothing at the moment ICE connected: a route that
+    // starves from its first packets (P4) is then seen 750 ms after connecting, not 750 ms after
+    // a first sample that only saw that some bytes came.
+    let last: { progress: MediaProgress; at: number } | undefined = this.#last ?? {
+      progress: NOTHING_YET,
+      at: this.#routeAt,
+    };
     this.#last = { progress, at: now };
     // A report without a selected pair (a new connection still checking) changes nothing.
     if (progress.route !== undefined && progress.route !== this.#route) {
@@ -308,7 +316,6 @@ export class StallDetector {
         // A new peer connection counts from zero: no comparing with the old one's totals, and
         // nothing to judge until its second sample.
         last = undefined;
-        fresh = false;
       }
       this.#route = progress.route;
       this.#quietUntil = 0;
@@ -316,14 +323,8 @@ export class StallDetector {
       this.#healthyAt = Math.max(this.#healthyAt, this.#routeAt);
       this.#fedAt = Math.max(this.#fedAt, this.#routeAt);
     }
-    // The first sample is judged against nothing at the moment ICE connected: a route that
-    // starves from its first packets (P4) is then seen 750 ms after connecting, not 750 ms after
-    // a first sample that only saw that some bytes came.
-    if (last === undefined && fresh) last = { progress: { bytes: 0, audioPackets: 0 }, at: this.#routeAt };
-    const ms = last === undefined ? 0 : now - last.at;
-    const healthy =
-      last === undefined ? fresh && progress.bytes > 0 : mediaHealthy(last.progress, progress, ms);
-    const fed = last === undefined ? fresh && progress.bytes > 0 : mediaFed(last.progress, progress, ms);
+    const healthy = last !== undefined && mediaHealthy(last.progress, progress, now - last.at);
+    const fed = last !== undefined && mediaFed(last.progress, progress, now - last.at);
     if (healthy) this.#healthyAt = now;
     if (fed) this.#fedAt = now;
     if (this.#stalled && healthy) {

@@ -214,7 +214,7 @@ export class Connection {
     const front = this.#fronts.next();
     let ws: WebSocketLike;
     try {
-      ws = new this.#transport.WebSocket(`${front.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`);
+      ws = new this.#transport.WebSocket(socketUrl(front));
     } catch {
       return;
     }
@@ -424,7 +424,7 @@ export class Connection {
    * stalled), throws when it fails before.
    */
   #session(front: string, token: string): Promise<boolean> {
-    const url = `${front.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`;
+    const url = socketUrl(front);
     return new Promise<boolean>((resolve, reject) => {
       let ws: WebSocketLike;
       try {
@@ -580,4 +580,9 @@ export class Connection {
  */
 function pushKey(frame: PushFrame): string | undefined {
   return frame.t === 'ephemeral' ? `${frame.item.sender.deviceId}/${frame.item.msgId}` : undefined;
+}
+
+/** The WebSocket endpoint of a front (`https://host` -> `wss://host/v1/ws`). */
+function socketUrl(front: string): string {
+  return `${front.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`;
 }
