@@ -202,6 +202,27 @@ describe('web messenger, more', { skip: !hasChromium && 'no /usr/bin/chromium', 
     await gone(toast);
   });
 
+  test('a notification leaves the Send button free, and opening its chat from the list dismisses it', async () => {
+    await openChat(alice, /bob/i);
+    await send(carol, 'One more, while you write elsewhere');
+    const toast = toasts(alice).getByRole('link', { name: /^New message from (Carol Cam|carol)$/ });
+    await visible(toast, 30_000);
+    const composer = alice.page.getByLabel('Message', { exact: true });
+    await composer.fill('half a thought');
+    // What a click at the middle of Send reaches: the button, not a notification over it (one at
+    // the bottom end of the window covered it for its five seconds).
+    const reached = await alice.page.getByRole('button', { name: 'Send' }).evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+      return hit === null ? 'nothing' : el.contains(hit) ? 'send' : hit.outerHTML.slice(0, 120);
+    });
+    assert.equal(reached, 'send');
+    await composer.fill('');
+    await openChat(alice, /carol/i);
+    await gone(toast);
+    await visible(message(alice, 'One more, while you write elsewhere'), 30_000);
+  });
+
   test('block and unblock in chat info: a blocked person’s messages do not show', async () => {
     await openChat(alice, /bob/i);
     await alice.page.getByRole('button', { name: 'Chat info' }).click();

@@ -482,7 +482,13 @@ export class Messenger {
 
   setActive(id: string | undefined): void {
     this.activeChat = id;
-    if (id !== undefined) this.markRead(id);
+    if (id === undefined) return;
+    this.markRead(id);
+    // "New message from …" has nothing left to say once that chat is open.
+    if (this.toasts.some((t) => t.conversationId === id)) {
+      this.toasts = this.toasts.filter((t) => t.conversationId !== id);
+      this.changed();
+    }
   }
 
   markRead(id: string): void {
