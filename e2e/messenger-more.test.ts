@@ -221,6 +221,26 @@ describe('web messenger, more', { skip: !hasChromium && 'no /usr/bin/chromium', 
     await openChat(alice, /carol/i);
     await gone(toast);
     await visible(message(alice, 'One more, while you write elsewhere'), 30_000);
+
+    // On a phone the notification sits above the composer, however tall the text makes it.
+    const size = alice.page.viewportSize();
+    await alice.page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await composer.fill('a longer thought\nover\nseveral\nlines');
+      await send(bob, 'And one from bob, while you are on your phone');
+      const fromBob = toasts(alice).getByRole('link', { name: /^New message from (Bob Builder|bob)$/ });
+      await visible(fromBob, 30_000);
+      const toastBox = await toasts(alice).boundingBox();
+      const composerBox = await alice.page.locator('.composer-wrap').boundingBox();
+      assert.ok(toastBox !== null && composerBox !== null);
+      assert.ok(
+        toastBox.y + toastBox.height <= composerBox.y,
+        `the notification (bottom ${toastBox.y + toastBox.height}) overlaps the composer (top ${composerBox.y})`,
+      );
+      await composer.fill('');
+    } finally {
+      if (size !== null) await alice.page.setViewportSize(size);
+    }
   });
 
   test('block and unblock in chat info: a blocked person’s messages do not show', async () => {

@@ -438,6 +438,20 @@ function Composer({
   const [text, setText] = useState(() => m.draft(id));
   const file = useRef<HTMLInputElement>(null);
   const box = useRef<HTMLTextAreaElement>(null);
+  const wrap = useRef<HTMLDivElement>(null);
+  // On a phone the toasts sit just above the composer (styles.css): they follow its height, which
+  // grows with the text and with a reply's quote.
+  useEffect(() => {
+    const el = wrap.current;
+    if (el === null || typeof ResizeObserver === 'undefined') return;
+    const root = document.documentElement.style;
+    const observer = new ResizeObserver(() => root.setProperty('--composer-size', `${el.offsetHeight}px`));
+    observer.observe(el);
+    return () => {
+      observer.disconnect();
+      root.removeProperty('--composer-size');
+    };
+  }, []);
   const saved = useRef(text);
   const latest = useRef(text);
   latest.current = editing === undefined ? text : saved.current;
@@ -479,7 +493,7 @@ function Composer({
   };
 
   return (
-    <div className="composer-wrap">
+    <div className="composer-wrap" ref={wrap}>
       {(replyTo !== undefined || editing !== undefined) && (
         <div className="composer-context">
           <Icon name={editing !== undefined ? 'check' : 'reply'} />
