@@ -238,6 +238,8 @@ export async function startRig(log: (line: string) => void = () => {}): Promise<
           break;
         } catch (e) {
           if (attempt === 3) throw e;
+          // Said out loud, so that a run shows whether this still happens.
+          log(`${profile.id}: alice's message did not show as sent after 5 s; sending it again`);
         }
       }
       await step('the chat with alice shows at bob', () =>
