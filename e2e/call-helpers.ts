@@ -137,6 +137,27 @@ export function inbound(all: Stat[], kind: 'audio' | 'video'): Stat | undefined 
   return all.find((s) => s.type === 'inbound-rtp' && s.kind === kind);
 }
 
+/**
+ * Cleanup after a test: whoever still shows a call hangs up (with `decline`, a ringing one declines
+ * too). Hanging up on one side ends the call on the other, whose button may vanish under the
+ * click: a click that finds no button gives up after 2 s, not Playwright's 30 s.
+ */
+export async function endCalls(
+  people: readonly (Person | undefined)[],
+  { decline = false }: { decline?: boolean } = {},
+): Promise<void> {
+  for (const p of people) {
+    for (const name of decline ? ['Hang up', 'Decline'] : ['Hang up']) {
+      const button = p?.page.getByRole('button', { name });
+      if (button !== undefined && (await button.count()) > 0)
+        await button
+          .first()
+          .click({ timeout: 2000 })
+          .catch(() => {});
+    }
+  }
+}
+
 export async function waitFor(what: string, fn: () => Promise<boolean>, timeout = 30_000): Promise<void> {
   const end = Date.now() + timeout;
   while (Date.now() < end) {

@@ -14,6 +14,7 @@ import {
   type CallRig,
   callPerson,
   configureCalls,
+  endCalls,
   inbound,
   num,
   SILENT,
@@ -101,12 +102,7 @@ describe('call tones and in-call controls', {
   });
   afterEach(async () => {
     // A failed test must not leave a call up for the next one.
-    for (const p of [alice, bob]) {
-      const hangup = p?.page.getByRole('button', { name: 'Hang up' });
-      if (hangup !== undefined && (await hangup.count()) > 0) await hangup.click().catch(() => {});
-      const decline = p?.page.getByRole('button', { name: 'Decline' });
-      if (decline !== undefined && (await decline.count()) > 0) await decline.click().catch(() => {});
-    }
+    await endCalls([alice, bob], { decline: true });
     if (alice !== undefined) await gone(panel(alice), 30_000);
     if (bob !== undefined) await gone(panel(bob), 30_000);
   });

@@ -17,6 +17,7 @@ import {
   assertMediaFlows,
   type CallRig,
   callPerson,
+  endCalls,
   startCallRig,
   stats,
   waitFor,
@@ -111,10 +112,7 @@ describe('consent and anti-scam in Chromium', {
     await addContact(bob, 'alice');
   });
   afterEach(async () => {
-    for (const p of [alice, bob, carol, mallory]) {
-      const hangup = p?.page.getByRole('button', { name: 'Hang up' });
-      if (hangup !== undefined && (await hangup.count()) > 0) await hangup.click().catch(() => {});
-    }
+    await endCalls([alice, bob, carol, mallory]);
   });
   after(async () => {
     await rig?.close();
