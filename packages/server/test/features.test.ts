@@ -142,6 +142,20 @@ describe('server features', () => {
     push.server.close();
   });
 
+  /** Two new users on `on`, and a Web Push subscription (at the fake push service) for b to register. */
+  async function pushPair(on: TestServer) {
+    const a = await registerUser(on.api);
+    const b = await registerUser(on.api);
+    const ua = createECDH('prime256v1');
+    ua.generateKeys();
+    const authSecret = randomBytes(16);
+    const sub = {
+      endpoint: `${push.url}/push/${rid()}`,
+      keys: { p256dh: ua.getPublicKey().toString('base64url'), auth: authSecret.toString('base64url') },
+    };
+    return { a, b, ua, authSecret, sub };
+  }
+
   const groupOf = (a: User, ws: WsClient, ...others: User[]) => groupOn(s, a, ws, ...others);
 
   async function groupOn(on: TestServer, a: User, ws: WsClient, ...others: User[]): Promise<string> {
@@ -269,15 +283,7 @@ describe('server features', () => {
     const vapid = await s.api.req('GET', '/v1/push/vapid');
     const publicKey = str(vapid.body, 'publicKey');
     assert.ok(existsSync(join(s.dataDir, 'vapid.json')));
-    const a = await registerUser(s.api);
-    const b = await registerUser(s.api);
-    const ua = createECDH('prime256v1');
-    ua.generateKeys();
-    const authSecret = randomBytes(16);
-    const sub = {
-      endpoint: `${push.url}/push/${rid()}`,
-      keys: { p256dh: ua.getPublicKey().toString('base64url'), auth: authSecret.toString('base64url') },
-    };
+    const { a, b, ua, authSecret, sub } = await pushPair(s);
     assert.equal(
       errorCode(
         (await s.api.req('PUT', '/v1/push/subscription', { ...sub, endpoint: 'ftp://x/y' }, b.token)).body,
@@ -338,15 +344,7 @@ describe('server features', () => {
     // would come long after waitFor's 3 s, so no timing bound is needed to tell the two apart.
     const s = await testServer({ push: { allowHttpEndpoints: true } });
     try {
-      const a = await registerUser(s.api);
-      const b = await registerUser(s.api);
-      const ua = createECDH('prime256v1');
-      ua.generateKeys();
-      const authSecret = randomBytes(16);
-      const sub = {
-        endpoint: `${push.url}/push/${rid()}`,
-        keys: { p256dh: ua.getPublicKey().toString('base64url'), auth: authSecret.toString('base64url') },
-      };
+      const { a, b, ua, authSecret, sub } = await pushPair(s);
       assert.equal((await s.api.req('PUT', '/v1/push/subscription', sub, b.token)).status, 200);
       const wa = await WsClient.connect(s.url, a.token);
       const groupId = await groupOn(s, a, wa, b); // the welcome: a wake, which opens the window
