@@ -74,18 +74,24 @@ const until = async (ok: () => boolean, ms = 3000) => {
   }
 };
 
+/** A connection started on the first front, its socket (`main`) open and ready. */
+async function online(o: Parameters<typeof connection>[0] = {}, frames: { t: string }[] = []) {
+  FakeSocket.made = [];
+  const { fronts, conn } = connection(o, frames);
+  const started = conn.start();
+  await until(() => FakeSocket.made.length === 1);
+  const main = FakeSocket.made[0];
+  assert.ok(main !== undefined);
+  main.open();
+  main.ready();
+  await started;
+  return { fronts, conn, main };
+}
+
 describe('Connection on fronts', () => {
   it('a request into a silent socket drops it at once and reconnects on the next front', async () => {
-    FakeSocket.made = [];
-    const { fronts, conn } = connection();
-    const started = conn.start();
-    await until(() => FakeSocket.made.length === 1);
-    const first = FakeSocket.made[0];
-    assert.ok(first !== undefined);
+    const { fronts, conn, main: first } = await online();
     assert.equal(first.url, 'wss://a.example/v1/ws');
-    first.open();
-    first.ready();
-    await started;
     const t0 = Date.now();
     const ping = conn.ping();
     await assert.rejects(ping, /connection closed \(stalled\)/);
@@ -97,15 +103,7 @@ describe('Connection on fronts', () => {
   });
 
   it('a socket that answers slowly but keeps talking is not dropped', async () => {
-    FakeSocket.made = [];
-    const { conn } = connection();
-    const started = conn.start();
-    await until(() => FakeSocket.made.length === 1);
-    const ws = FakeSocket.made[0];
-    assert.ok(ws !== undefined);
-    ws.open();
-    ws.ready();
-    await started;
+    const { conn, main: ws } = await online();
     const ping = conn.ping();
     // Other frames keep coming while the answer takes longer than stallMs.
     const chatter = setInterval(() => ws.frame({ t: 'synced' }), 50);
@@ -141,21 +139,9 @@ describe('Connection: the standby socket while urgent', () => {
       sentAt: 1,
     },
   });
-  async function online(frames: { t: string }[] = []) {
-    FakeSocket.made = [];
-    const { fronts, conn } = connection({ stallMs: 60_000 }, frames);
-    const started = conn.start();
-    await until(() => FakeSocket.made.length === 1);
-    const main = FakeSocket.made[0];
-    assert.ok(main !== undefined);
-    main.open();
-    main.ready();
-    await started;
-    return { fronts, conn, main };
-  }
   /** Online, urgent, with the standby socket open and ready. */
   async function withStandby() {
-    const { fronts, conn, main } = await online();
+    const { fronts, conn, main } = await online({ stallMs: 60_000 });
     conn.urgent(5000);
     await until(() => FakeSocket.made.length === 2);
     const standby = FakeSocket.made[1];
@@ -167,7 +153,7 @@ describe('Connection: the standby socket while urgent', () => {
 
   it('listens on the next front with the same token, passes pushes on and closes when urgency ends', async () => {
     const frames: { t: string }[] = [];
-    const { conn, main } = await online(frames);
+    const { conn, main } = await online({ stallMs: 60_000 }, frames);
     conn.urgent(300);
     await until(() => FakeSocket.made.length === 2);
     const standby = FakeSocket.made[1];
