@@ -16,7 +16,7 @@
  */
 import type { MlsSFrameEpoch } from '@kolokol/crypto';
 import type { MediaEngine, MediaEngineFactory, MediaEngineOptions, MediaState } from '@kolokol/sdk';
-import type { IceServerConfig } from './ice.ts';
+import { type IceServerConfig, type IceUrlKind, restrictIceServers, urlsOf } from './ice.ts';
 import type { WorkerMessage } from './sframe.ts';
 import { mediaProgress, StallDetector, type StallOptions } from './stats.ts';
 
@@ -41,6 +41,9 @@ export interface BrowserMediaOptions {
 
 /** A young route is sampled this often: its starvation must be seen within StallOptions.starvedMs. */
 const YOUNG_STATS_MS = 250;
+
+/** `turns:` and `turn:…?transport=tcp`: the relay routes a UDP-starving censor leaves alone. */
+const STREAM_RELAYS: readonly IceUrlKind[] = ['turn-tcp', 'turns'];
 
 /** How long a restart waits for ICE servers before it goes ahead with the ones it has. */
 const RESTART_SERVERS_MS = 1000;
@@ -280,14 +283,12 @@ export class BrowserMediaEngine implements MediaEngine {
 
   #avoidUdp(): void {
     const servers = this.#config.iceServers ?? [];
-    const kept = servers
-      .map((s) => ({ ...s, urls: (Array.isArray(s.urls) ? s.urls : [s.urls]).filter(streamTransport) }))
-      .filter((s) => s.urls.length > 0);
-    const count = (list: RTCIceServer[]) => list.reduce((n, s) => n + urlCount(s), 0);
+    const kept = restrictIceServers(servers, STREAM_RELAYS);
+    const count = (list: readonly IceServerConfig[]) => list.flatMap(urlsOf).length;
     // Nothing but UDP configured (a deployment without TCP/TLS relays): keep what there is.
     if (kept.length === 0 || count(kept) === count(servers)) return;
     // Relay only, too: host and server-reflexive candidates are UDP as well.
-    this.#config = { ...this.#config, iceServers: kept, iceTransportPolicy: 'relay' };
+    this.#config = { ...this.#config, iceServers: rtcServers(kept), iceTransportPolicy: 'relay' };
   }
 
   /**
@@ -323,15 +324,6 @@ function rtcServers(servers: readonly IceServerConfig[]): RTCIceServer[] {
     ...(s.username === undefined ? {} : { username: s.username }),
     ...(s.credential === undefined ? {} : { credential: s.credential }),
   }));
-}
-
-/** `turns:` and `turn:…?transport=tcp`: the relay routes a UDP-starving censor leaves alone. */
-function streamTransport(url: string): boolean {
-  return url.startsWith('turns:') || (url.startsWith('turn:') && /[?&]transport=tcp\b/i.test(url));
-}
-
-function urlCount(s: RTCIceServer): number {
-  return Array.isArray(s.urls) ? s.urls.length : 1;
 }
 
 /** The session's ICE username fragment. */

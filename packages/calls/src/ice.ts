@@ -122,6 +122,7 @@ export function withFrontRelays(
   ];
 }
 
-function urlsOf(s: IceServerConfig): string[] {
+/** A server's URLs as a list (`urls` may be one string). */
+export function urlsOf(s: IceServerConfig): string[] {
   return typeof s.urls === 'string' ? [s.urls] : s.urls;
 }
