@@ -94,6 +94,15 @@ export const MAX_STORED_KEY_PACKAGES = 1000;
 const fail = (code: ErrorCode, message: string, details?: Record<string, unknown>) =>
   new ServerError(code, message, details === undefined ? undefined : { details });
 
+/** A send's refusals, alike on its three paths: the transaction, SQLite's #sendNow, kolokol_send. */
+const refused = {
+  unknownGroup: () => fail(ErrorCode.NotFound, 'unknown group'),
+  notMember: () => fail(ErrorCode.NotGroupMember, 'this device is not a member of the group'),
+  /** Nobody can have made a message in an epoch the group has not reached (review H1). */
+  futureEpoch: (epoch: number, asked: number) =>
+    fail(ErrorCode.BadRequest, `the group is at epoch ${epoch}, not ${asked}`, { epoch }),
+};
+
 export function isUniqueViolation(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (Reflect.get(err, 'code') === '23505') return true;
@@ -907,13 +916,13 @@ export class Store {
         let lock = trx.selectFrom('groups').select(['epoch', 'next_seq']).where('group_id', '=', msg.groupId);
         if (this.dialect === 'postgres') lock = lock.forUpdate();
         const g = await lock.executeTakeFirst();
-        if (g === undefined) throw fail(ErrorCode.NotFound, 'unknown group');
+        if (g === undefined) throw refused.unknownGroup();
         const epoch = parseRow(DbInt, g.epoch, 'group epoch');
         const seq = parseRow(DbInt, g.next_seq, 'group seq');
 
         const members = await this.#members(trx, msg.groupId);
         if (!members.some((m) => m.deviceId === sender.deviceId)) {
-          throw fail(ErrorCode.NotGroupMember, 'this device is not a member of the group');
+          throw refused.notMember();
         }
         // Only after the membership check: a retry is answered for members only (review L2).
         const prior = await this.#priorSend(trx, sender.deviceId, msg);
@@ -921,7 +930,7 @@ export class Store {
         if (msg.kind !== 'commit' && msg.epoch > epoch) {
           // Nobody can have made a message in an epoch the group has not reached: an honest
           // client never sends one, and receivers would have to hold it (review H1).
-          throw fail(ErrorCode.BadRequest, `the group is at epoch ${epoch}, not ${msg.epoch}`, { epoch });
+          throw refused.futureEpoch(epoch, msg.epoch);
         }
         let okEpoch = epoch;
         const memberIds = new Set(members.map((m) => m.deviceId));
@@ -1128,9 +1137,9 @@ export class Store {
     const r = parseRow(PgSendRow, row, 'send');
     switch (r.status) {
       case 'unknown-group':
-        throw fail(ErrorCode.NotFound, 'unknown group');
+        throw refused.unknownGroup();
       case 'not-member':
-        throw fail(ErrorCode.NotGroupMember, 'this device is not a member of the group');
+        throw refused.notMember();
       case 'prior': {
         const prior = priorResult(msg, {
           seq: r.seq,
@@ -1142,9 +1151,9 @@ export class Store {
         return prior;
       }
       case 'future-epoch':
-        throw fail(ErrorCode.BadRequest, `the group is at epoch ${r.epoch}, not ${msg.epoch}`, {
-          epoch: r.epoch,
-        });
+        if (r.epoch === undefined)
+          throw new ServerError('INTERNAL', 'kolokol_send refused without the epoch');
+        throw refused.futureEpoch(r.epoch, msg.epoch);
       case 'ok':
         if (r.seq === undefined || r.epoch === undefined)
           throw new ServerError('INTERNAL', 'kolokol_send stored a message without its seq');
@@ -1172,20 +1181,20 @@ export class Store {
   ): SendResult {
     const hot = this.#hot;
     const g = hot.group.get(msg.groupId);
-    if (g === undefined) throw fail(ErrorCode.NotFound, 'unknown group');
+    if (g === undefined) throw refused.unknownGroup();
     const { epoch, next_seq: seq } = parseRow(GroupRow, g, 'group');
     const members = parseRow(MemberRows, hot.members.all(msg.groupId), 'member').sort(
       (a, b) =>
         a.joined_at - b.joined_at || (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0),
     );
     if (!members.some((m) => m.device_id === sender.deviceId)) {
-      throw fail(ErrorCode.NotGroupMember, 'this device is not a member of the group');
+      throw refused.notMember();
     }
     // Only after the membership check: a retry is answered for members only (review L2).
     const prior = priorResult(msg, hot.prior.get(sender.deviceId, msg.msgId));
     if (prior !== undefined) return prior;
     if (msg.epoch > epoch) {
-      throw fail(ErrorCode.BadRequest, `the group is at epoch ${epoch}, not ${msg.epoch}`, { epoch });
+      throw refused.futureEpoch(epoch, msg.epoch);
     }
     hot.bumpSeq.run(seq + 1, msg.groupId);
     const pk = hot.insertMessage.run(
