@@ -485,10 +485,7 @@ export class Messenger {
     if (id === undefined) return;
     this.markRead(id);
     // "New message from …" has nothing left to say once that chat is open.
-    if (this.toasts.some((t) => t.conversationId === id)) {
-      this.toasts = this.toasts.filter((t) => t.conversationId !== id);
-      this.changed();
-    }
+    this.#dropToasts((t) => t.conversationId === id);
   }
 
   markRead(id: string): void {
@@ -696,7 +693,12 @@ export class Messenger {
   }
 
   dismiss(id: string): void {
-    this.toasts = this.toasts.filter((t) => t.id !== id);
+    this.#dropToasts((t) => t.id === id);
+  }
+
+  #dropToasts(which: (t: Toast) => boolean): void {
+    if (!this.toasts.some(which)) return;
+    this.toasts = this.toasts.filter((t) => !which(t));
     this.changed();
   }
 
